@@ -17,7 +17,7 @@ import numpy as np
 
 from ._validate import as_float, check_binary, check_classification
 from .losses import target_mask, target_weight
-from .softmax import sigmoid, softmax
+from .probabilities import sigmoid, softmax
 
 
 def loss_target(args):

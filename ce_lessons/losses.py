@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import check_binary, check_classification
-from .softmax import log_sigmoid, log_softmax
+from .probabilities import log_sigmoid, log_softmax
 
 
 def reduce(losses, reduction, denominator):
@@ -99,18 +99,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     log_p = log_softmax(args.input, dim=args.class_dim)
     if args.probability_target:
         return _cross_entropy_probabilities(log_p, args)
-    nll = -target_weight(args) * gather(log_p, args)
-    smooth = -np.sum(args.class_shape(args.weight) * log_p, axis=args.class_dim) * target_mask(args)
-    eps, n_classes = args.label_smoothing, args.n_classes
     denominator = np.sum(target_weight(args))
-    return _mix(reduce(nll, args.reduction, denominator), reduce(smooth, args.reduction, denominator), eps, n_classes)
-
-
-def _mix(nll, smooth, eps, n_classes):
-    """(1 − ε)·nll + (ε / C)·smooth — the label-smoothed loss; just ``nll`` when ε = 0."""
+    nll = reduce(-target_weight(args) * gather(log_p, args), args.reduction, denominator)
+    eps = args.label_smoothing
     if eps == 0.0:
         return nll
-    return (1.0 - eps) * nll + (eps / n_classes) * smooth
+    smooth = -np.sum(args.class_shape(args.weight) * log_p, axis=args.class_dim) * target_mask(args)
+    return (1.0 - eps) * nll + (eps / args.n_classes) * reduce(smooth, args.reduction, denominator)
 
 
 def _cross_entropy_probabilities(log_p, args):

@@ -1,0 +1,324 @@
+"""Self-checks for the exercises: run a learner's function on public cases and say what went wrong.
+
+Each checker takes the learner's function, runs it on a few public cases (edge cases included:
+huge logits, one class, a batch of one, ignored targets), compares each result with ``ce_lessons``,
+and returns a :class:`CheckResult`. When a case fails, the checker compares the learner's outputs
+with the outputs of the classic mistakes (no max shift, softmax over the wrong dimension, sum
+where the mean was expected, …) and gives the matching hint, in a sentence or two, without the
+solution. The same checkers grade submitted notebooks, so a learner's self-check and the
+instructor's score never disagree.
+
+>>> from ce_lessons import checks
+>>> import numpy as np
+>>> checks.softmax(lambda x, dim: np.exp(x) / np.exp(x).sum(axis=dim, keepdims=True)).passed
+False
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import gradients, logits, losses, probabilities as prob
+from ._validate import to_numpy
+
+RTOL, ATOL = 1e-6, 1e-9
+
+
+@dataclass(frozen=True)
+class Case:
+    """One public case: a label a learner understands, the arguments, the expected result."""
+
+    label: str
+    args: tuple
+    expected: np.ndarray
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A classic mistake: what the learner's function returns if they make it, and the hint."""
+
+    hint: str
+    wrong: object  # a function of the case's arguments
+
+
+@dataclass
+class CheckResult:
+    """What a self-check found: which public cases passed, which failed, and why."""
+
+    exercise: str
+    passed_cases: list = field(default_factory=list)
+    failed_cases: list = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed_cases
+
+    @property
+    def score(self) -> float:
+        """The fraction of public cases passed, from 0 to 1."""
+        total = len(self.passed_cases) + len(self.failed_cases)
+        return len(self.passed_cases) / total if total else 0.0
+
+    def __repr__(self) -> str:
+        total = len(self.passed_cases) + len(self.failed_cases)
+        if self.passed:
+            return f"{self.exercise}: all {total} public cases pass ({'; '.join(self.passed_cases)})."
+        head = f"{self.exercise}: {len(self.passed_cases)} of {total} public cases pass; failing: {'; '.join(self.failed_cases)}."
+        return f"{head}\n{self.message}"
+
+
+def _outcome(fn, case):
+    """The learner's result for one case as a float64 array, or the exception it raised."""
+    try:
+        return np.asarray(to_numpy(fn(*case.args), "your function's result"), dtype=np.float64)
+    except Exception as error:  # a learner's bug must become feedback, not a traceback
+        return error
+
+
+def _matches(got, expected) -> bool:
+    return (
+        isinstance(got, np.ndarray)
+        and got.shape == np.shape(expected)
+        and bool(np.allclose(got, expected, rtol=RTOL, atol=ATOL, equal_nan=True))
+    )
+
+
+def _difference(label, got, expected) -> str:
+    """The learner-facing description of a mismatch that no known mistake explains."""
+    if isinstance(got, Exception):
+        return f"On '{label}' your function raised {type(got).__name__}: {str(got)[:200]}"
+    if got.shape != np.shape(expected):
+        return f"On '{label}' your function returned shape {got.shape}; expected shape {np.shape(expected)}."
+    with np.errstate(invalid="ignore"):
+        gap = np.where(np.isnan(got) != np.isnan(expected), np.inf, np.abs(np.nan_to_num(got - expected)))
+    where = np.unravel_index(int(np.argmax(gap)), gap.shape) if gap.ndim else ()
+    index = f" at index {tuple(int(i) for i in where)}" if where else ""
+    return (
+        f"Does not match on '{label}': the largest difference is {float(gap[where]):.3g}{index} "
+        f"(expected {float(np.asarray(expected)[where]):.6g}, got {float(got[where]):.6g})."
+    )
+
+
+def run_check(exercise, fn, cases, mistakes=()):
+    """Run ``fn`` on every case; on failure, name the classic mistake whose outputs it reproduces."""
+    result = CheckResult(exercise)
+    failures = []
+    for case in cases:
+        got = _outcome(fn, case)
+        if _matches(got, case.expected):
+            result.passed_cases.append(case.label)
+        else:
+            result.failed_cases.append(case.label)
+            failures.append((case, got))
+    if failures:
+        result.message = _diagnose(failures, mistakes)
+    return result
+
+
+def _diagnose(failures, mistakes):
+    for mistake in mistakes:
+        if all(_matches(got, _wrong_output(mistake, case)) for case, got in failures):
+            return "Hint: " + mistake.hint
+    case, got = failures[0]
+    return _difference(case.label, got, case.expected)
+
+
+def _wrong_output(mistake, case):
+    try:
+        with np.errstate(all="ignore"):
+            return np.asarray(mistake.wrong(*case.args), dtype=np.float64)
+    except Exception:
+        return None
+
+
+# --- the cases ------------------------------------------------------------------------------
+
+VECTOR = np.array([2.0, 1.0, 0.1])
+BATCH = np.array([[1.0, 2.0, 3.0], [1.0, -1.0, 0.0]])
+HUGE = np.array([[1000.0, 999.0, 0.0], [-1000.0, 0.0, 1000.0]])
+ONE_CLASS = np.array([[0.3], [-2.0]])
+ONE_ROW = np.array([[0.5, -0.5, 2.0, 0.0]])
+PIXELS = np.array([[[[0.1, 0.3], [0.4, 0.5]], [[0.2, 0.3], [0.4, 0.5]], [[0.7, 0.4], [0.2, 0.0]]]])
+PIXEL_TARGET = np.array([[[2, 2], [0, 1]]])
+
+
+def _logit_cases(reference):
+    """Cases for a function of (logits, dim), with their expected results from ``reference``."""
+    inputs = [
+        ("a vector of 3 logits", VECTOR, 0),
+        ("a batch of 2 (classes in dim 1)", BATCH, 1),
+        ("the same batch (classes in dim 0)", BATCH, 0),
+        ("huge logits (±1000)", HUGE, 1),
+        ("one class", ONE_CLASS, 1),
+        ("a batch of one", ONE_ROW, 1),
+    ]
+    return [Case(label, (x, dim), reference(x, dim)) for label, x, dim in inputs]
+
+
+def _other_dim(x, dim):
+    return 1 - dim if np.ndim(x) == 2 else dim
+
+
+def _naive_softmax(x, dim):
+    e = np.exp(x)
+    return e / e.sum(axis=dim, keepdims=True)
+
+
+SOFTMAX_MISTAKES = [
+    Mistake(
+        "at large logits exp() overflows to inf and inf/inf is nan. Subtract the largest logit first: "
+        "softmax(x) = softmax(x − max x), which changes nothing mathematically.",
+        _naive_softmax,
+    ),
+    Mistake(
+        "your probabilities sum to 1 over the wrong dimension. Normalize along `dim`, the class dimension "
+        "(keepdims=True keeps the shapes lined up).",
+        lambda x, dim: prob.softmax(x, _other_dim(x, dim)),
+    ),
+    Mistake("your outputs do not sum to 1: divide the exponentials by their sum over `dim`.", lambda x, dim: np.exp(x)),
+    Mistake(
+        "you returned log-probabilities; softmax returns the probabilities themselves (exponentiate).",
+        lambda x, dim: prob.log_softmax(x, dim),
+    ),
+]
+
+LOG_SOFTMAX_MISTAKES = [
+    Mistake(
+        "log(softmax(x)) computed naively overflows or underflows at large logits (log 0 = −inf, inf/inf = nan). "
+        "Use x − logsumexp(x), with the largest logit subtracted inside the logsumexp.",
+        lambda x, dim: np.log(_naive_softmax(x, dim)),
+    ),
+    Mistake(
+        "log(softmax(x)) is exact for small logits but turns to −inf when a probability underflows to 0. "
+        "Work in log space: x − logsumexp(x), never log of a softmax.",
+        lambda x, dim: np.log(prob.softmax(x, dim)),
+    ),
+    Mistake(
+        "you normalized over the wrong dimension: subtract the logsumexp over `dim`, the class dimension.",
+        lambda x, dim: prob.log_softmax(x, _other_dim(x, dim)),
+    ),
+    Mistake(
+        "you returned probabilities; log_softmax returns their logarithms.",
+        lambda x, dim: prob.softmax(x, dim),
+    ),
+    Mistake(
+        "you subtracted the max but not the log of the sum: x − max(x) is only the first step of x − logsumexp(x).",
+        lambda x, dim: x - np.max(x, axis=dim, keepdims=True),
+    ),
+]
+
+
+def softmax(fn):
+    """Check ``fn(x, dim)`` against ``ce_lessons.softmax`` on vectors, batches, huge logits and one class."""
+    return run_check("softmax", fn, _logit_cases(prob.softmax), SOFTMAX_MISTAKES)
+
+
+def log_softmax(fn):
+    """Check ``fn(x, dim)`` against ``ce_lessons.log_softmax``, huge logits included."""
+    return run_check("log_softmax", fn, _logit_cases(prob.log_softmax), LOG_SOFTMAX_MISTAKES)
+
+
+def logits_from_probs(fn):
+    """Check ``fn(p)``: logits (classes in dim 1) whose ``cross_entropy`` equals the textbook loss of ``p``.
+
+    Any x = log p + constant is right, so the check compares softmax(fn(p)) with p itself.
+    """
+    inputs = [
+        ("the forum thread's probs1", PIXELS),
+        ("a batch of 2", prob.softmax(BATCH, 1)),
+        ("a batch of one", prob.softmax(ONE_ROW, 1)),
+        ("a confident prediction", np.array([[0.98, 0.01, 0.01]])),
+    ]
+    cases = [Case(label, (p,), p) for label, p in inputs]
+    mistakes = [
+        Mistake(
+            "log(p / (1 − p)) inverts a sigmoid, one probability at a time; softmax couples the classes. "
+            "Which logits x give softmax(x) = p? Take the log of softmax(x)_c = e^{x_c} / Σ e^{x_k}.",
+            lambda p: prob.softmax(logits.logit(p), 1),
+        ),
+        Mistake(
+            "you passed the probabilities through unchanged; cross_entropy would apply a softmax to them "
+            "(that is how the thread got its surprising number).",
+            lambda p: prob.softmax(p, 1),
+        ),
+    ]
+    return run_check("logits_from_probs", lambda p: prob.softmax(fn(p), 1), cases, mistakes)
+
+
+def _ce_cases():
+    targets_2 = np.array([2, 0])
+    return [
+        ("a batch of 2", BATCH, targets_2),
+        ("huge logits (±1000)", HUGE, np.array([0, 2])),
+        ("one class", ONE_CLASS, np.array([0, 0])),
+        ("a batch of one", ONE_ROW, np.array([3])),
+        ("per-pixel logits (1, 3, 2, 2)", PIXELS * 4.0, PIXEL_TARGET),
+    ]
+
+
+def cross_entropy(fn):
+    """Check ``fn(logits, target)``, a mean cross-entropy over class-index targets, classes in dim 1."""
+    cases = [Case(label, (x, y), np.asarray(losses.cross_entropy(x, y))) for label, x, y in _ce_cases()]
+    count = lambda y: np.asarray(y).size  # noqa: E731 (the N of the mean, spatial positions included)
+    mistakes = [
+        Mistake(
+            "you applied a softmax to the logits and then cross_entropy applied another one (the double "
+            "softmax): the loss expects raw logits.",
+            lambda x, y: losses.cross_entropy(prob.softmax(x, 1), y),
+        ),
+        Mistake(
+            "you took the log of the logits as if they were probabilities; the loss must turn logits into "
+            "log-probabilities first (log_softmax over the class dimension).",
+            lambda x, y: losses.nll_loss(np.log(x), y),
+        ),
+        Mistake(
+            "your result is N times too large: that is the sum over the examples, and the default "
+            "reduction is the mean.",
+            lambda x, y: losses.cross_entropy(x, y, reduction="sum"),
+        ),
+        Mistake(
+            "your result is N times too small: divide the summed loss by the number of targets once, not twice.",
+            lambda x, y: losses.cross_entropy(x, y) / count(y),
+        ),
+        Mistake("the sign is flipped: the loss is −log p of the true class, which is never negative.", lambda x, y: -losses.cross_entropy(x, y)),
+        Mistake(
+            "your loss is C times too small: the mean ran over all N×C entries of one_hot × log p. Sum over "
+            "the classes first, then average over the examples.",
+            lambda x, y: losses.cross_entropy(x, y) / np.shape(x)[1],
+        ),
+        Mistake(
+            "you normalized over the wrong dimension: the classes are dim 1.",
+            lambda x, y: losses.nll_loss(prob.log_softmax(x, 0), y),
+        ),
+        Mistake(
+            "at huge logits exp() overflows: compute log-probabilities as x − logsumexp(x) with the max shift.",
+            lambda x, y: losses.nll_loss(np.log(_naive_softmax(x, 1)), y),
+        ),
+    ]
+    return run_check("cross_entropy", fn, cases, mistakes)
+
+
+def cross_entropy_grad(fn):
+    """Check ``fn(logits, target)`` = ∂ mean cross_entropy / ∂ logits, for (N, C) logits and index targets."""
+    cases = [
+        Case(label, (x, y), gradients.cross_entropy_grad(x, y)) for label, x, y in _ce_cases() if np.ndim(x) == 2
+    ]
+    mistakes = [
+        Mistake(
+            "your gradient is N times too large: with the mean reduction every example's p − y is divided by N.",
+            lambda x, y: gradients.cross_entropy_grad(x, y, reduction="sum"),
+        ),
+        Mistake(
+            "you subtracted 1 from every class. Only the true class gets p − 1; every other class gets p.",
+            lambda x, y: (prob.softmax(x, 1) - 1.0) / np.shape(x)[0],
+        ),
+        Mistake("the sign is flipped: the gradient is p − y, not y − p.", lambda x, y: -gradients.cross_entropy_grad(x, y)),
+        Mistake(
+            "you returned p − y for probabilities computed over the wrong dimension: softmax over dim 1.",
+            lambda x, y: (prob.softmax(x, 0) - prob.one_hot(y, np.shape(x)[1])) / np.shape(x)[0],
+        ),
+    ]
+    return run_check("cross_entropy_grad", fn, cases, mistakes)

@@ -10,12 +10,13 @@ instructor's score never disagree.
 
 >>> from ce_lessons import checks
 >>> import numpy as np
->>> checks.softmax(lambda x, dim: np.exp(x) / np.exp(x).sum(axis=dim, keepdims=True)).passed
+>>> checks.softmax(lambda x, dim: np.exp(x)).passed  # forgot to normalize
 False
 """
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,9 +66,14 @@ class CheckResult:
     def __repr__(self) -> str:
         total = len(self.passed_cases) + len(self.failed_cases)
         if self.passed:
-            return f"{self.exercise}: all {total} public cases pass ({'; '.join(self.passed_cases)})."
-        head = f"{self.exercise}: {len(self.passed_cases)} of {total} public cases pass; failing: {'; '.join(self.failed_cases)}."
-        return f"{head}\n{self.message}"
+            head = f"{self.exercise}: all {total} public cases pass."
+        else:
+            head = f"{self.exercise}: {len(self.passed_cases)} of {total} public cases pass."
+        lines = [head] + [f"  ok    {label}" for label in self.passed_cases]
+        lines += [f"  FAIL  {label}" for label in self.failed_cases]
+        if self.message:
+            lines += textwrap.wrap(self.message, width=72)
+        return "\n".join(lines)
 
 
 def _outcome(fn, case):

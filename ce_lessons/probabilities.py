@@ -1,7 +1,8 @@
-"""From logits to probabilities: log-sum-exp, softmax, log-softmax, sigmoid, one-hot.
+"""From logits to probabilities: logsumexp, softmax, log-softmax, sigmoid.
 
-Notation of the book: ``x`` holds logits, ``p = softmax(x)`` probabilities, and along the class
-dimension c = 0, ..., C-1. Every function returns float64 numpy arrays.
+Notation of the book: ``x`` holds logits, ``p = softmax(x)`` probabilities,
+and along the class dimension c = 0, ..., C-1. Every function returns
+float64 numpy arrays.
 """
 
 from __future__ import annotations
@@ -14,27 +15,33 @@ from ._validate import as_class_indices, as_float, check_dim
 def logsumexp(input, dim, keepdim=False):
     r"""log Σ_c exp(x_c) along ``dim``, computed without overflow.
 
-    .. math:: \operatorname{logsumexp}(x) = m + \log \sum_c e^{x_c - m}, \qquad m = \max_c x_c
+    .. math::
+        \operatorname{logsumexp}(x) = m + \log \sum_c e^{x_c - m},
+        \qquad m = \max_c x_c
 
-    Shifting by the largest logit ``m`` keeps every ``exp`` at most 1, so huge logits do not
-    overflow. As in torch, an infinite maximum is not subtracted (that would give ``inf - inf``).
+    Shifting by the largest logit ``m`` keeps every ``exp`` at most 1, so
+    huge logits do not overflow. As in torch, an infinite maximum is not
+    subtracted (that would give ``inf - inf``).
 
-    Shapes: ``input`` of any shape; the result drops ``dim`` (keeps it with size 1 if ``keepdim``).
+    Shapes: ``input`` of any shape; the result drops ``dim`` (keeps it with
+    size 1 if ``keepdim``).
 
-    >>> float(logsumexp([1000.0, 1000.0], dim=0))  # the naive log(sum(exp(x))) gives inf
+    >>> float(logsumexp([1000.0, 1000.0], dim=0))  # naive: inf
     1000.6931471805599
     """
     x = as_float(input, "input")
     dim = check_dim(dim, x.ndim)
     m = np.max(x, axis=dim, keepdims=True) if x.size else np.zeros_like(x)
     m = np.where(np.isinf(m), 0.0, m)
-    with np.errstate(divide="ignore"):  # log(0) = -inf when every logit is -inf, as in torch
+    with np.errstate(
+        divide="ignore"
+    ):  # log(0) = -inf when every logit is -inf, as in torch
         out = m + np.log(np.sum(np.exp(x - m), axis=dim, keepdims=True))
     return out if keepdim else np.squeeze(out, axis=dim)
 
 
 def log_softmax(input, dim):
-    r"""log p_c = x_c − logsumexp(x) along ``dim``: log-probabilities, stable at any logit size.
+    r"""log p_c = x_c − logsumexp(x) along ``dim``, stable at any logit.
 
     .. math:: \log \operatorname{softmax}(x)_c = x_c - \log \sum_k e^{x_k}
 
@@ -48,13 +55,16 @@ def log_softmax(input, dim):
 
 
 def softmax(input, dim):
-    r"""p_c = exp(x_c) / Σ_k exp(x_k) along ``dim``: non-negative, summing to 1.
+    r"""p_c = exp(x_c) / Σ_k exp(x_k) along ``dim``: positive, summing to 1.
 
-    .. math:: \operatorname{softmax}(x)_c = \frac{e^{x_c - m}}{\sum_k e^{x_k - m}}, \qquad m = \max_k x_k
+    .. math::
+        \mathrm{softmax}(x)_c = \frac{e^{x_c - m}}{\sum_k e^{x_k - m}},
+        \qquad m = \max_k x_k
 
-    The shift by ``m`` changes nothing mathematically (softmax(x + a) = softmax(x)) and keeps the
-    exponentials from overflowing. ``dim`` has no default: torch guesses one with a warning when it
-    is left out, and a softmax over the wrong dimension is a classic silent bug.
+    The shift by ``m`` changes nothing mathematically (softmax(x + a) =
+    softmax(x)) and keeps the exponentials from overflowing. ``dim`` has no
+    default: torch guesses one with a warning when it is left out, and a
+    softmax over the wrong dimension is a classic silent bug.
 
     Shapes: ``input`` of any shape; the result has the same shape.
 
@@ -69,9 +79,10 @@ def softmax(input, dim):
 
 
 def sigmoid(input):
-    r"""σ(x) = 1 / (1 + e^{−x}), elementwise, computed without overflow for large |x|.
+    r"""σ(x) = 1 / (1 + e^{−x}), elementwise, with no overflow at large |x|.
 
-    For x < 0 the equal form e^{x} / (1 + e^{x}) is used, so ``exp`` never sees a large argument.
+    For x < 0 the equal form e^{x} / (1 + e^{x}) is used, so ``exp`` never
+    sees a large argument.
 
     >>> sigmoid([0.0, 2.0, -1000.0]).round(4)
     array([0.5   , 0.8808, 0.    ])
@@ -82,7 +93,7 @@ def sigmoid(input):
 
 
 def log_sigmoid(input):
-    r"""log σ(x) = min(x, 0) − log(1 + e^{−|x|}), elementwise, finite for every finite x.
+    r"""log σ(x) = min(x, 0) − log(1 + e^{−|x|}), elementwise, finite.
 
     >>> log_sigmoid([0.0, -1000.0]).round(4)
     array([-6.931e-01, -1.000e+03])
@@ -92,24 +103,34 @@ def log_sigmoid(input):
 
 
 def one_hot(tensor, num_classes=-1):
-    """Class indices of shape S as a 0/1 int64 array of shape (*S, C), like ``F.one_hot``.
+    """Class indices of shape S as 0/1 int64 of shape (*S, C), as F.one_hot.
 
-    ``num_classes=-1`` takes C = max(tensor) + 1. Note that the class dimension is the LAST one;
-    for an (N, d1, d2) target it must be moved to dim 1 to line up with an (N, C, d1, d2) input.
+    ``num_classes=-1`` takes C = max(tensor) + 1. Note that the class
+    dimension is the LAST one; for an (N, d1, d2) target it must be moved to
+    dim 1 to line up with an (N, C, d1, d2) input.
 
     >>> one_hot([2, 0], num_classes=3)
     array([[0, 0, 1],
            [1, 0, 0]])
     """
     t = as_class_indices(tensor, "tensor")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+    if isinstance(num_classes, bool) or not isinstance(
+        num_classes, (int, np.integer)
+    ):
         raise TypeError(f"num_classes must be an int; got {num_classes!r}")
     if t.size and t.min() < 0:
-        raise ValueError(f"tensor must hold class indices >= 0; got {int(t.min())}")
+        raise ValueError(
+            f"tensor must hold class indices >= 0; got {int(t.min())}"
+        )
     if num_classes == -1:
         if t.size == 0:
-            raise ValueError("num_classes=-1 needs a non-empty tensor to infer the number of classes from")
+            raise ValueError(
+                "num_classes=-1 needs a non-empty tensor to infer C from"
+            )
         num_classes = int(t.max()) + 1
     if num_classes < 1 or (t.size and t.max() >= num_classes):
-        raise ValueError(f"num_classes={num_classes} is too small for class index {int(t.max()) if t.size else 0}")
+        raise ValueError(
+            f"num_classes={num_classes} is too small for class index "
+            f"{int(t.max()) if t.size else 0}"
+        )
     return (t[..., None] == np.arange(num_classes)).astype(np.int64)

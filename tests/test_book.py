@@ -4,6 +4,8 @@ nbval (run by `pytest` over book/) re-executes each notebook and compares its ou
 (`jupyter-book build . -W -n`) renders them. These tests check what neither of those does.
 """
 
+import importlib
+import inspect
 import json
 import re
 import subprocess
@@ -88,3 +90,29 @@ def test_nbval_fails_when_a_stored_output_is_edited_by_hand(tmp_path):
     )
     assert result.returncode == 1, result.stdout[-2000:]
     assert "0.948832" in result.stdout and "0.948831" in result.stdout
+
+
+WIDTH = 76  # characters of code that fit the book theme's column without a horizontal scroll bar
+
+
+def too_wide(text):
+    return [line for line in text.splitlines() if len(line) > WIDTH]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_and_its_text_output_fit_the_page_without_scrolling(path):
+    for cell in code_cells(path):
+        assert not too_wide("".join(cell["source"])), "code line wider than the page"
+        for output in cell["outputs"]:
+            text = output.get("text") or output.get("data", {}).get("text/plain", "")
+            assert not too_wide("".join(text)), "output line wider than the page"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_included_source_exists_and_fits_the_page(path):
+    """`literalinclude` with `:pyobject:` shows tested ce_lessons code: it must exist and be readable."""
+    cells = json.loads(path.read_text())["cells"]
+    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    for module, name in re.findall(r"literalinclude\}\s*\.\./ce_lessons/(\w+)\.py\s*\n:pyobject:\s*(\w+)", markdown):
+        source = inspect.getsource(getattr(importlib.import_module(f"ce_lessons.{module}"), name))
+        assert not too_wide(source), f"ce_lessons.{module}.{name} has lines wider than the page"

@@ -328,3 +328,32 @@ def cross_entropy_grad(fn):
         ),
     ]
     return run_check("cross_entropy_grad", fn, cases, mistakes)
+
+
+def double_softmax_floor(fn):
+    """Check ``fn(C)``: the smallest loss reachable when softmax is applied twice.
+
+    The expected values are measured, not derived: ``cross_entropy`` of the
+    softmax of logits that make the first class certain, for several C.
+    """
+    certain = lambda c: np.eye(1, c) * 1000.0  # noqa: E731 (logits with p = one-hot(0))
+
+    def floor(c):
+        return np.asarray(losses.cross_entropy(prob.softmax(certain(c), 1), [0]))
+
+    cases = [Case(f"C = {c}", (c,), floor(c)) for c in (2, 3, 10, 27)]
+    mistakes = [
+        Mistake(
+            "that is log C, the loss of a uniform prediction (an untrained model). With the softmax "
+            "applied twice the first softmax is certain, not uniform: what does the second one make of "
+            "a one-hot vector?",
+            lambda c: np.log(c),
+        ),
+        Mistake(
+            "close: the second softmax sees one entry equal to 1 and C − 1 entries equal to 0, so the "
+            "denominator has e¹ once and e⁰ C − 1 times, not C times.",
+            lambda c: np.log(1.0 + c / np.e),
+        ),
+        Mistake("the sign is flipped: a loss −log q is never negative.", lambda c: -floor(c)),
+    ]
+    return run_check("double_softmax_floor", fn, cases, mistakes)

@@ -33,9 +33,8 @@ def logsumexp(input, dim, keepdim=False):
     dim = check_dim(dim, x.ndim)
     m = np.max(x, axis=dim, keepdims=True) if x.size else np.zeros_like(x)
     m = np.where(np.isinf(m), 0.0, m)
-    with np.errstate(
-        divide="ignore"
-    ):  # log(0) = -inf when every logit is -inf, as in torch
+    # log(0) = -inf when every logit is -inf, as in torch
+    with np.errstate(divide="ignore"):
         out = m + np.log(np.sum(np.exp(x - m), axis=dim, keepdims=True))
     return out if keepdim else np.squeeze(out, axis=dim)
 

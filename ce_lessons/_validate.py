@@ -167,6 +167,11 @@ def check_classification(
     if raw.shape == x.shape and allow_probability_target:
         t = _check_probability_target(raw, ignore_index, class_dim)
         return ClassificationArgs(x, t, w, ignore_index, reduction, label_smoothing, True, class_dim)
+    if allow_probability_target and raw.dtype.kind == "f" and raw.ndim == x.ndim:
+        raise ValueError(
+            f"target has shape {raw.shape} and floating dtype, so it reads as class probabilities, "
+            f"which need the input's shape {x.shape}"
+        )
     t = as_class_indices(raw, "target")
     _check_class_target(t, x.shape, class_dim, ignore_index, allow_probability_target)
     return ClassificationArgs(x, t, w, ignore_index, reduction, label_smoothing, False, class_dim)
@@ -245,9 +250,11 @@ def _check_broadcastable(value, shape, name: str) -> np.ndarray:
         return np.ones(())
     v = as_float(value, name)
     try:
-        np.broadcast_shapes(v.shape, shape)
+        fits = np.broadcast_shapes(v.shape, shape) == shape
     except ValueError:
-        raise ValueError(f"{name} of shape {v.shape} does not broadcast to the input's shape {shape}") from None
+        fits = False
+    if not fits:
+        raise ValueError(f"{name} of shape {v.shape} does not broadcast to the input's shape {shape}")
     if not np.all(np.isfinite(v)) or np.any(v < 0):
         raise ValueError(f"{name} must be finite and non-negative; got {_short(v)}")
     return v

@@ -10,7 +10,7 @@ instructor's score never disagree.
 
 >>> from ce_lessons import checks
 >>> import numpy as np
->>> checks.softmax(lambda x, dim: np.exp(x)).passed  # forgot to normalize
+>>> checks.softmax(lambda x, dim: x).passed  # returned the logits unchanged
 False
 """
 
@@ -330,30 +330,63 @@ def cross_entropy_grad(fn):
     return run_check("cross_entropy_grad", fn, cases, mistakes)
 
 
-def double_softmax_floor(fn):
-    """Check ``fn(C)``: the smallest loss reachable when softmax is applied twice.
+def channels_first(fn):
+    """Check ``fn(x)``: channels-last logits (N, H, W, C) moved to (N, C, H, W).
 
-    The expected values are measured, not derived: ``cross_entropy`` of the
-    softmax of logits that make the first class certain, for several C.
+    The cases include a square image whose side equals C, where a wrong
+    reshape still gives the right shape and only the values betray it.
     """
-    certain = lambda c: np.eye(1, c) * 1000.0  # noqa: E731 (logits with p = one-hot(0))
-
-    def floor(c):
-        return np.asarray(losses.cross_entropy(prob.softmax(certain(c), 1), [0]))
-
-    cases = [Case(f"C = {c}", (c,), floor(c)) for c in (2, 3, 10, 27)]
+    rng = np.random.default_rng(7)
+    shapes = [(1, 2, 2, 3), (2, 3, 4, 5), (1, 3, 3, 3), (1, 1, 1, 4)]
+    cases = []
+    for n, h, w, c in shapes:
+        x = rng.normal(size=(n, h, w, c)).round(3)
+        label = f"(N, H, W, C) = {(n, h, w, c)}"
+        cases.append(Case(label, (x,), np.moveaxis(x, -1, 1)))
     mistakes = [
         Mistake(
-            "that is log C, the loss of a uniform prediction (an untrained model). With the softmax "
-            "applied twice the first softmax is certain, not uniform: what does the second one make of "
-            "a one-hot vector?",
-            lambda c: np.log(c),
+            "reshape keeps the numbers in memory order, so it gives the right shape "
+            "but mixes pixels and classes. Move the class axis instead "
+            "(np.moveaxis, np.transpose, or torch's permute).",
+            lambda x: x.reshape(x.shape[0], x.shape[3], x.shape[1], x.shape[2]),
         ),
         Mistake(
-            "close: the second softmax sees one entry equal to 1 and C − 1 entries equal to 0, so the "
-            "denominator has e¹ once and e⁰ C − 1 times, not C times.",
-            lambda c: np.log(1.0 + c / np.e),
+            "the classes are in dim 1 now, but H and W are swapped: the order "
+            "of the other axes must stay (N, ·, H, W).",
+            lambda x: np.transpose(x, (0, 3, 2, 1)),
         ),
-        Mistake("the sign is flipped: a loss −log q is never negative.", lambda c: -floor(c)),
     ]
-    return run_check("double_softmax_floor", fn, cases, mistakes)
+    return run_check("channels_first", fn, cases, mistakes)
+
+
+def double_softmax_loss(fn):
+    """Check ``fn(C, m)``: the loss when softmax is applied twice to logits (m, 0, …, 0).
+
+    The first class is the true one. Expected values are measured with
+    ``cross_entropy`` of the softmax, for several C and margins m.
+    """
+
+    def measured(c, m):
+        logits = np.zeros((1, c))
+        logits[0, 0] = m
+        return np.asarray(losses.cross_entropy(prob.softmax(logits, 1), [0]))
+
+    pairs = [(2, 0.0), (3, 2.0), (3, -8.0), (10, 5.0), (27, 40.0)]
+    cases = [Case(f"C = {c}, m = {m:g}", (c, m), measured(c, m)) for c, m in pairs]
+    mistakes = [
+        Mistake(
+            "that is the loss of the right model, cross_entropy(x) with no second "
+            "softmax. Apply softmax to the logits first, then the loss's own softmax.",
+            lambda c, m: losses.cross_entropy(np.eye(1, c) * m, [0]),
+        ),
+        Mistake(
+            "that is the floor log(1 + (C − 1)/e), reached only as m → ∞, when the "
+            "first softmax is certain. For a finite m, work out q = softmax(x) first.",
+            lambda c, m: np.log(1.0 + (c - 1) / np.e),
+        ),
+        Mistake(
+            "the sign is flipped: a loss −log q is never negative.",
+            lambda c, m: -measured(c, m),
+        ),
+    ]
+    return run_check("double_softmax_loss", fn, cases, mistakes)

@@ -71,16 +71,12 @@ def cross_entropy_grad(
     grad = p * np.sum(a, axis=args.class_dim, keepdims=True) - a
     if args.reduction != "mean":
         return grad
-    denominator = (
-        args.target.size // args.n_classes
-        if args.probability_target
-        else np.sum(target_weight(args))
-    )
-    return (
-        grad / denominator
-        if denominator != 0
-        else np.full_like(grad, np.nan)
-    )
+    if args.probability_target:
+        return grad / (args.target.size // args.n_classes)
+    # as torch: ignored targets get 0; the rest nan if their weights sum to 0
+    counted = np.expand_dims(target_mask(args), args.class_dim)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counted, grad / np.sum(target_weight(args)), 0.0)
 
 
 def binary_cross_entropy_with_logits_grad(

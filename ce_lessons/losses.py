@@ -22,7 +22,7 @@ def reduce(losses, reduction, denominator):
     torch).
     """
     if reduction == "none":
-        return losses
+        return np.asarray(losses)
     total = float(np.sum(losses))
     if reduction == "sum":
         return total
@@ -134,30 +134,22 @@ def cross_entropy(
     log_p = log_softmax(args.input, dim=args.class_dim)
     if args.probability_target:
         return _cross_entropy_probabilities(log_p, args)
-    denominator = np.sum(target_weight(args))
-    nll = reduce(
-        -target_weight(args) * gather(log_p, args),
-        args.reduction,
-        denominator,
-    )
+    w_y = target_weight(args)
+    nll = reduce(-w_y * gather(log_p, args), args.reduction, np.sum(w_y))
     eps = args.label_smoothing
     if eps == 0.0:
         return nll
-    smooth = -np.sum(
-        args.class_shape(args.weight) * log_p, axis=args.class_dim
-    ) * target_mask(args)
-    return (1.0 - eps) * nll + (eps / args.n_classes) * reduce(
-        smooth, args.reduction, denominator
-    )
+    w = args.class_shape(args.weight)
+    smooth = -np.sum(w * log_p, axis=args.class_dim)
+    smooth = np.where(target_mask(args), smooth, 0.0)  # ignored: 0
+    smooth = reduce(smooth, args.reduction, np.sum(w_y))
+    return (1.0 - eps) * nll + (eps / args.n_classes) * smooth
 
 
 def _cross_entropy_probabilities(log_p, args):
-    q = (
-        1.0 - args.label_smoothing
-    ) * args.target + args.label_smoothing / args.n_classes
-    losses = -np.sum(
-        args.class_shape(args.weight) * q * log_p, axis=args.class_dim
-    )
+    eps, w = args.label_smoothing, args.class_shape(args.weight)
+    q = (1.0 - eps) * args.target + eps / args.n_classes
+    losses = -np.sum(w * q * log_p, axis=args.class_dim)
     return reduce(losses, args.reduction, losses.size)
 
 

@@ -12,6 +12,17 @@ import numpy as np
 from ._validate import as_class_indices, as_float, check_dim
 
 
+def max_shift(x, dim):
+    """m = max_c x_c along ``dim``, kept as a size-1 axis; 0 where m is ±inf.
+
+    Subtracting m makes every exponent at most 0. An infinite m is not
+    subtracted (that would give inf − inf = nan), and an empty ``dim``
+    gets m = 0, so that its sum of exponentials is 0, as in torch.
+    """
+    m = np.max(x, axis=dim, keepdims=True, initial=-np.inf)
+    return np.where(np.isinf(m), 0.0, m)
+
+
 def logsumexp(input, dim, keepdim=False):
     r"""log Σ_c exp(x_c) along ``dim``, computed without overflow.
 
@@ -31,8 +42,7 @@ def logsumexp(input, dim, keepdim=False):
     """
     x = as_float(input, "input")
     dim = check_dim(dim, x.ndim)
-    m = np.max(x, axis=dim, keepdims=True) if x.size else np.zeros_like(x)
-    m = np.where(np.isinf(m), 0.0, m)
+    m = max_shift(x, dim)
     # log(0) = -inf when every logit is -inf, as in torch
     with np.errstate(divide="ignore"):
         out = m + np.log(np.sum(np.exp(x - m), axis=dim, keepdims=True))
@@ -42,7 +52,12 @@ def logsumexp(input, dim, keepdim=False):
 def log_softmax(input, dim):
     r"""log p_c = x_c − logsumexp(x) along ``dim``, stable at any logit.
 
-    .. math:: \log \operatorname{softmax}(x)_c = x_c - \log \sum_k e^{x_k}
+    .. math::
+        \log \operatorname{softmax}(x)_c = (x_c - m) - \log \sum_k e^{x_k - m}
+
+    Subtracting m = max x before anything else (rather than computing
+    x − logsumexp(x)) keeps the result exact even for logits like 1e17,
+    where m + log(...) would round the log away.
 
     Shapes: ``input`` of any shape; the result has the same shape.
 
@@ -50,7 +65,10 @@ def log_softmax(input, dim):
     array([-0.417, -1.417, -2.317])
     """
     x = as_float(input, "input")
-    return x - logsumexp(x, dim, keepdim=True)
+    dim = check_dim(dim, x.ndim)
+    z = x - max_shift(x, dim)
+    with np.errstate(divide="ignore"):
+        return z - np.log(np.sum(np.exp(z), axis=dim, keepdims=True))
 
 
 def softmax(input, dim):
@@ -72,8 +90,7 @@ def softmax(input, dim):
     """
     x = as_float(input, "input")
     dim = check_dim(dim, x.ndim)
-    m = np.max(x, axis=dim, keepdims=True) if x.size else np.zeros_like(x)
-    e = np.exp(x - np.where(np.isinf(m), 0.0, m))
+    e = np.exp(x - max_shift(x, dim))
     return e / np.sum(e, axis=dim, keepdims=True)
 
 

@@ -39,7 +39,7 @@ def one_hot_over(y, c):
 RIGHT = [
     (checks.softmax, ce.softmax),
     (checks.log_softmax, stable_log_softmax),
-    (checks.logits_from_probs, lambda p: np.log(p)),
+    (checks.logits_from_probs, lambda p: ce.logits_from_probs(p, dim=1)),
     (checks.cross_entropy, lambda x, y: ce.cross_entropy(x, y)),
     (checks.cross_entropy_grad, lambda x, y: ce.cross_entropy_grad(x, y)),
     (checks.channels_first, lambda x: np.moveaxis(x, -1, 1)),

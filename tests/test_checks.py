@@ -36,6 +36,21 @@ def one_hot_over(y, c):
     return np.moveaxis(ce.one_hot(y, c), -1, 1)
 
 
+def forward_difference(f, x, h=1e-5):
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[i] = h
+        grad[i] = (f(x + step) - f(x)) / h
+    return grad
+
+
+def smoothing_over_others(x, y, eps):
+    q = np.full(len(x), eps / (len(x) - 1))
+    q[y] = 1 - eps
+    return ce.softmax(x, 0) - q
+
+
 RIGHT = [
     (checks.softmax, ce.softmax),
     (checks.log_softmax, stable_log_softmax),
@@ -44,6 +59,8 @@ RIGHT = [
     (checks.cross_entropy_grad, lambda x, y: ce.cross_entropy_grad(x, y)),
     (checks.channels_first, lambda x: np.moveaxis(x, -1, 1)),
     (checks.double_softmax_loss, lambda c, m: ce.cross_entropy(ce.softmax(np.eye(1, c) * m, 1), [0])),
+    (checks.finite_difference, lambda f, x: ce.finite_difference_grad(f, x, h=1e-5)),
+    (checks.smoothed_grad, lambda x, y, eps: ce.cross_entropy_grad(x, y, label_smoothing=eps)),
 ]
 
 
@@ -83,6 +100,12 @@ MISTAKES = [
     ("H and W swapped", checks.channels_first, lambda x: np.transpose(x, (0, 3, 2, 1)), "H and W are swapped"),
     ("the certain-softmax floor", checks.double_softmax_loss,
      lambda c, m: np.log(1 + (c - 1) / np.e), "reached only as m → ∞"),
+    ("divided by h, not 2h", checks.finite_difference,
+     lambda f, x: 2 * ce.finite_difference_grad(f, x, h=1e-5), "divide by 2h"),
+    ("forward difference", checks.finite_difference, forward_difference, "forward difference"),
+    ("smoothing left out", checks.smoothed_grad,
+     lambda x, y, eps: ce.cross_entropy_grad(x, y), "you left out the smoothing"),
+    ("smoothing over the wrong classes only", checks.smoothed_grad, smoothing_over_others, "C − 1 wrong classes"),
 ]
 
 

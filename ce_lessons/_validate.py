@@ -93,7 +93,7 @@ def check_in_unit_interval(array: np.ndarray, name: str) -> np.ndarray:
     bad = ~((array >= 0.0) & (array <= 1.0))
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} must be probabilities in [0, 1]; got {array[where]!r} at index {where}")
+        raise ValueError(f"{name} must be probabilities in [0, 1]; got {float(array[where])!r} at index {where}")
     return array
 
 
@@ -194,7 +194,7 @@ def _check_probability_target(raw: np.ndarray, ignore_index: int, class_dim: int
         where = tuple(int(i) for i in np.argwhere(~np.isclose(sums, 1.0, rtol=0.0, atol=1e-4))[0])
         raise ValueError(
             f"target holds class probabilities, so it must sum to 1 over the class dimension (dim {class_dim}); "
-            f"the distribution at index {where} sums to {sums[where]!r}"
+            f"the distribution at index {where} sums to {float(sums[where])!r}"
         )
     return t
 

@@ -33,7 +33,7 @@ def logits_from_probs(probs, dim):
     if not np.allclose(sums, 1.0, rtol=0.0, atol=1e-4):
         raise ValueError(
             f"probs must sum to 1 over dim {dim}; the sums range from "
-            f"{sums.min()!r} to {sums.max()!r}"
+            f"{float(sums.min())!r} to {float(sums.max())!r}"
         )
     with np.errstate(divide="ignore"):
         return np.log(p)

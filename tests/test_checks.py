@@ -51,6 +51,11 @@ def smoothing_over_others(x, y, eps):
     return ce.softmax(x, 0) - q
 
 
+def naive_bce(x, y):
+    p = 1 / (1 + np.exp(-x))
+    return np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
 RIGHT = [
     (checks.softmax, ce.softmax),
     (checks.log_softmax, stable_log_softmax),
@@ -61,6 +66,8 @@ RIGHT = [
     (checks.double_softmax_loss, lambda c, m: ce.cross_entropy(ce.softmax(np.eye(1, c) * m, 1), [0])),
     (checks.finite_difference, lambda f, x: ce.finite_difference_grad(f, x, h=1e-5)),
     (checks.smoothed_grad, lambda x, y, eps: ce.cross_entropy_grad(x, y, label_smoothing=eps)),
+    (checks.bce_with_logits, lambda x, y: ce.binary_cross_entropy_with_logits(x, y)),
+    (checks.two_class_as_binary, lambda x, y: (x[:, 1] - x[:, 0], y.astype(float))),
 ]
 
 
@@ -106,6 +113,16 @@ MISTAKES = [
     ("smoothing left out", checks.smoothed_grad,
      lambda x, y, eps: ce.cross_entropy_grad(x, y), "you left out the smoothing"),
     ("smoothing over the wrong classes only", checks.smoothed_grad, smoothing_over_others, "C − 1 wrong classes"),
+    ("naive log of the sigmoid", checks.bce_with_logits, naive_bce, "rounds to exactly 0 or 1"),
+    ("BCELoss's clamp", checks.bce_with_logits,
+     lambda x, y: ce.binary_cross_entropy(ce.sigmoid(x), y), "clamped the logs at −100"),
+    ("sigmoid before the loss", checks.bce_with_logits,
+     lambda x, y: ce.binary_cross_entropy_with_logits(ce.sigmoid(x), y), "applied a sigmoid"),
+    ("sum instead of mean", checks.bce_with_logits,
+     lambda x, y: ce.binary_cross_entropy_with_logits(x, y, reduction="sum"), "is a sum"),
+    ("reversed logit difference", checks.two_class_as_binary,
+     lambda x, y: (x[:, 0] - x[:, 1], y.astype(float)), "flip its sign"),
+    ("one logit alone", checks.two_class_as_binary, lambda x, y: (x[:, 1], y.astype(float)), "ignores the other class"),
 ]
 
 

@@ -84,11 +84,11 @@ def _outcome(fn, case):
         return error
 
 
-def _matches(got, expected) -> bool:
+def _matches(got, expected, rtol=RTOL, atol=ATOL) -> bool:
     return (
         isinstance(got, np.ndarray)
         and got.shape == np.shape(expected)
-        and bool(np.allclose(got, expected, rtol=RTOL, atol=ATOL, equal_nan=True))
+        and bool(np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True))
     )
 
 
@@ -108,13 +108,13 @@ def _difference(label, got, expected) -> str:
     )
 
 
-def run_check(exercise, fn, cases, mistakes=()):
+def run_check(exercise, fn, cases, mistakes=(), rtol=RTOL, atol=ATOL):
     """Run ``fn`` on every case; on failure, name the classic mistake whose outputs it reproduces."""
     result = CheckResult(exercise)
     failures = []
     for case in cases:
         got = _outcome(fn, case)
-        if _matches(got, case.expected):
+        if _matches(got, case.expected, rtol, atol):
             result.passed_cases.append(case.label)
         else:
             result.failed_cases.append(case.label)
@@ -314,16 +314,20 @@ def cross_entropy_grad(fn):
     ]
     mistakes = [
         Mistake(
-            "your gradient is N times too large: with the mean reduction every example's p − y is divided by N.",
+            "your gradient is N times too large: with the mean reduction every example's p − onehot(y) is "
+            "divided by N.",
             lambda x, y: gradients.cross_entropy_grad(x, y, reduction="sum"),
         ),
         Mistake(
             "you subtracted 1 from every class. Only the true class gets p − 1; every other class gets p.",
             lambda x, y: (prob.softmax(x, 1) - 1.0) / np.shape(x)[0],
         ),
-        Mistake("the sign is flipped: the gradient is p − y, not y − p.", lambda x, y: -gradients.cross_entropy_grad(x, y)),
         Mistake(
-            "you returned p − y for probabilities computed over the wrong dimension: softmax over dim 1.",
+            "the sign is flipped: the gradient is p − onehot(y), not onehot(y) − p.",
+            lambda x, y: -gradients.cross_entropy_grad(x, y),
+        ),
+        Mistake(
+            "you returned p − onehot(y) for probabilities computed over the wrong dimension: softmax over dim 1.",
             lambda x, y: (prob.softmax(x, 0) - prob.one_hot(y, np.shape(x)[1])) / np.shape(x)[0],
         ),
     ]
@@ -428,7 +432,8 @@ def finite_difference(fn):
             forward,
         ),
     ]
-    return run_check("finite_difference", fn, cases, mistakes)
+    # tight enough that only a central difference passes, whatever step h it uses
+    return run_check("finite_difference", fn, cases, mistakes, rtol=1e-8, atol=1e-10)
 
 
 def smoothed_grad(fn):

@@ -73,7 +73,7 @@ def cross_entropy_grad(
         return grad
     if args.probability_target:
         return grad / (args.target.size // args.n_classes)
-    # as torch: ignored targets get 0; the rest nan if their weights sum to 0
+    # as torch: ignored rows get 0; the rest nan if their weights sum to 0
     counted = np.expand_dims(target_mask(args), args.class_dim)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counted, grad / np.sum(target_weight(args)), 0.0)

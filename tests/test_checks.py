@@ -101,7 +101,7 @@ MISTAKES = [
     ("p - 1 for every class", checks.cross_entropy_grad,
      lambda x, y: (ce.softmax(x, 1) - 1) / len(x), "Only the true class gets p − 1"),
     ("gradient sign flipped", checks.cross_entropy_grad,
-     lambda x, y: (ce.one_hot(y, x.shape[1]) - ce.softmax(x, 1)) / len(x), "not y − p"),
+     lambda x, y: (ce.one_hot(y, x.shape[1]) - ce.softmax(x, 1)) / len(x), "not onehot(y) − p"),
     ("reshape instead of moving the axis", checks.channels_first,
      lambda x: x.reshape(x.shape[0], x.shape[3], x.shape[1], x.shape[2]), "reshape keeps the numbers"),
     ("H and W swapped", checks.channels_first, lambda x: np.transpose(x, (0, 3, 2, 1)), "H and W are swapped"),
@@ -133,6 +133,16 @@ def test_a_classic_mistake_fails_and_gets_its_hint(name, check, answer, hint):
     assert not result.passed and 0.0 <= result.score < 1.0
     assert result.message.startswith("Hint:") and hint in result.message, result.message
     assert hint.split()[0] in repr(result)
+
+
+@pytest.mark.parametrize("h", [1e-3, 1e-5, 1e-7, 1e-9])
+def test_a_forward_difference_fails_the_gradient_check_whatever_its_step(h):
+    assert not checks.finite_difference(lambda f, x: forward_difference(f, x, h)).passed
+
+
+@pytest.mark.parametrize("h", [1e-4, 1e-5, 1e-6])
+def test_a_central_difference_passes_the_gradient_check_for_any_sensible_step(h):
+    assert checks.finite_difference(lambda f, x: ce.finite_difference_grad(f, x, h)).passed
 
 
 def test_an_unknown_mistake_is_described_by_its_largest_difference():

@@ -68,6 +68,8 @@ RIGHT = [
     (checks.smoothed_grad, lambda x, y, eps: ce.cross_entropy_grad(x, y, label_smoothing=eps)),
     (checks.bce_with_logits, lambda x, y: ce.binary_cross_entropy_with_logits(x, y)),
     (checks.two_class_as_binary, lambda x, y: (x[:, 1] - x[:, 0], y.astype(float))),
+    (checks.weighted_cross_entropy, lambda x, y, w, ii: ce.cross_entropy(x, y, weight=w, ignore_index=ii)),
+    (checks.smoothed_target, lambda y, c, eps: (1 - eps) * ce.one_hot(y, c) + eps / c),
 ]
 
 
@@ -123,6 +125,12 @@ MISTAKES = [
     ("reversed logit difference", checks.two_class_as_binary,
      lambda x, y: (x[:, 0] - x[:, 1], y.astype(float)), "flip its sign"),
     ("one logit alone", checks.two_class_as_binary, lambda x, y: (x[:, 1], y.astype(float)), "ignores the other class"),
+    ("weighted mean over N", checks.weighted_cross_entropy,
+     lambda x, y, w, ii: ce.cross_entropy(x, y, weight=w, ignore_index=ii, reduction="sum") / len(y), "divided by N"),
+    ("weights left out", checks.weighted_cross_entropy,
+     lambda x, y, w, ii: ce.cross_entropy(x, y, ignore_index=ii), "left the weights out"),
+    ("smoothing not spread", checks.smoothed_target, lambda y, c, eps: (1 - eps) * ce.one_hot(y, c), "not spread"),
+    ("smoothing added on top", checks.smoothed_target, lambda y, c, eps: ce.one_hot(y, c) + eps / c, "1 + ε"),
 ]
 
 

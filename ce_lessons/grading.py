@@ -238,6 +238,8 @@ def _grade(path, chapter_exercises, limits, grade):
         _run_notebook(cells, _export_cell(names, work / "export"), work, limits, grade)
         for exercise in chapter_exercises:
             _grade_exercise(exercise, work, limits, grade)
+    if all(any(f"{n} is not defined" in note for note in grade.notes) for n in names):
+        grade.notes.append("none of this chapter's functions is defined: is it a submission for another chapter?")
 
 
 def _grade_exercise(exercise, work: Path, limits: Limits, grade: Grade) -> None:

@@ -182,6 +182,15 @@ def test_a_bad_submission_gets_a_score_and_a_reason(graded, name, total, reason)
     assert reason in rows[name]["notes"]
 
 
+def test_a_submission_for_another_chapter_is_named_as_such(tmp_path):
+    chapter = tmp_path / "chapter.ipynb"
+    nbformat.write(small_chapter(), chapter)
+    other = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("def my_cross_entropy(x, y):\n    return 0")])
+    nbformat.write(other, tmp_path / "other.ipynb")
+    grade = grading.grade_submission(tmp_path / "other.ipynb", assignments.exercises(chapter), grading.Limits())
+    assert grade.total == 0.0 and any("another chapter" in note for note in grade.notes)
+
+
 @pytest.mark.parametrize("name", ["fake_score_lines.ipynb", "patches_checks.ipynb"])
 def test_tricks_in_the_kernel_change_nothing(graded, name):
     rows, _ = graded

@@ -116,3 +116,21 @@ def test_included_source_exists_and_fits_the_page(path):
     for module, name in re.findall(r"literalinclude\}\s*\.\./ce_lessons/(\w+)\.py\s*\n:pyobject:\s*(\w+)", markdown):
         source = inspect.getsource(getattr(importlib.import_module(f"ce_lessons.{module}"), name))
         assert not too_wide(source), f"ce_lessons.{module}.{name} has lines wider than the page"
+
+
+def prose(markdown: str) -> str:
+    """Markdown without code, inline code and math: the words a reader reads as claims."""
+    for pattern in [r"```.*?```", r"`[^`]*`", r"\$\$.*?\$\$", r"\$[^$]*\$"]:
+        markdown = re.sub(pattern, "", markdown, flags=re.S)
+    return markdown
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_computed_looking_number_is_typed_into_the_prose(path):
+    """Results are glued; a number with three or more decimals typed in the text is a result that
+    will drift from the code (inputs such as p = (0.1, 0.7, 0.2) have fewer digits)."""
+    cells = json.loads(path.read_text())["cells"]
+    for cell in cells:
+        if cell["cell_type"] == "markdown":
+            typed = re.findall(r"(?<![\w.])\d+\.\d{3,}", prose("".join(cell["source"])))
+            assert not typed, f"typed numbers {typed}: glue them"

@@ -9,10 +9,27 @@ inputs may be numpy arrays, Python lists or torch tensors (torch is never import
 0.417
 """
 
-from .gradients import binary_cross_entropy_with_logits_grad, cross_entropy_grad, finite_difference_grad, softmax_jacobian
+from .gradients import (
+    binary_cross_entropy_with_logits_grad,
+    cross_entropy_grad,
+    finite_difference_grad,
+    softmax_jacobian,
+)
 from .logits import logit, logits_from_probs
-from .losses import binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, nll_loss
-from .probabilities import log_sigmoid, log_softmax, logsumexp, one_hot, sigmoid, softmax
+from .losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    nll_loss,
+)
+from .probabilities import (
+    log_sigmoid,
+    log_softmax,
+    logsumexp,
+    one_hot,
+    sigmoid,
+    softmax,
+)
 
 __version__ = "0.1.0"
 

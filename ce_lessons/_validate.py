@@ -16,7 +16,11 @@ REDUCTIONS = ("mean", "sum", "none")
 
 def _short(value) -> str:
     """A one-line repr of a value for an error message (arrays abbreviated)."""
-    text = np.array2string(value, threshold=6, edgeitems=2) if isinstance(value, np.ndarray) else repr(value)
+    text = (
+        np.array2string(value, threshold=6, edgeitems=2)
+        if isinstance(value, np.ndarray)
+        else repr(value)
+    )
     text = " ".join(text.split())
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -27,14 +31,20 @@ def to_numpy(value, name: str) -> np.ndarray:
     Torch tensors are detached and copied to the CPU, so tensors that require grad work too;
     torch itself is never imported.
     """
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch.Tensor, by duck typing
+    if hasattr(value, "detach") and hasattr(
+        value, "numpy"
+    ):  # a torch.Tensor, by duck typing
         value = value.detach().cpu().numpy()
     try:
         array = np.asarray(value)
     except ValueError as error:  # ragged nested lists
-        raise ValueError(f"{name} must be a rectangular array of numbers; got {_short(value)} ({error})") from None
+        raise ValueError(
+            f"{name} must be a rectangular array of numbers; got {_short(value)} ({error})"
+        ) from None
     if array.dtype == object or array.dtype.kind in "USV":
-        raise TypeError(f"{name} must hold numbers; got {_short(value)} of dtype {array.dtype}")
+        raise TypeError(
+            f"{name} must hold numbers; got {_short(value)} of dtype {array.dtype}"
+        )
     return array
 
 
@@ -42,9 +52,13 @@ def as_float(value, name: str) -> np.ndarray:
     """``value`` as a float64 array; booleans and complex numbers are refused."""
     array = to_numpy(value, name)
     if array.dtype.kind == "b":
-        raise TypeError(f"{name} must hold real numbers, not booleans; got {_short(array)}")
+        raise TypeError(
+            f"{name} must hold real numbers, not booleans; got {_short(array)}"
+        )
     if array.dtype.kind == "c":
-        raise TypeError(f"{name} must hold real numbers; got complex values {_short(array)}")
+        raise TypeError(
+            f"{name} must hold real numbers; got complex values {_short(array)}"
+        )
     return array.astype(np.float64)
 
 
@@ -64,27 +78,41 @@ def check_dim(dim: int, ndim: int, name: str = "dim") -> int:
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{name} must be an int; got {dim!r}")
     if not -max(ndim, 1) <= dim < max(ndim, 1):
-        raise ValueError(f"{name}={dim} is out of range for an input with {ndim} dimension(s)")
+        raise ValueError(
+            f"{name}={dim} is out of range for an input with {ndim} dimension(s)"
+        )
     return int(dim) % max(ndim, 1)
 
 
 def check_reduction(reduction) -> str:
     if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of 'mean', 'sum' or 'none'; got {reduction!r}")
+        raise ValueError(
+            f"reduction must be one of 'mean', 'sum' or 'none'; got {reduction!r}"
+        )
     return reduction
 
 
 def check_label_smoothing(label_smoothing) -> float:
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating, np.integer)):
-        raise TypeError(f"label_smoothing must be a float in [0, 1]; got {label_smoothing!r}")
+    if isinstance(label_smoothing, bool) or not isinstance(
+        label_smoothing, (int, float, np.floating, np.integer)
+    ):
+        raise TypeError(
+            f"label_smoothing must be a float in [0, 1]; got {label_smoothing!r}"
+        )
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing!r}")
+        raise ValueError(
+            f"label_smoothing must be in [0, 1]; got {label_smoothing!r}"
+        )
     return float(label_smoothing)
 
 
 def check_ignore_index(ignore_index) -> int:
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index must be an int; got {ignore_index!r}")
+    if isinstance(ignore_index, bool) or not isinstance(
+        ignore_index, (int, np.integer)
+    ):
+        raise TypeError(
+            f"ignore_index must be an int; got {ignore_index!r}"
+        )
     return int(ignore_index)
 
 
@@ -93,7 +121,9 @@ def check_in_unit_interval(array: np.ndarray, name: str) -> np.ndarray:
     bad = ~((array >= 0.0) & (array <= 1.0))
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} must be probabilities in [0, 1]; got {float(array[where])!r} at index {where}")
+        raise ValueError(
+            f"{name} must be probabilities in [0, 1]; got {float(array[where])!r} at index {where}"
+        )
     return array
 
 
@@ -103,9 +133,13 @@ def check_class_weight(weight, n_classes: int) -> np.ndarray:
         return np.ones(n_classes)
     w = as_float(weight, "weight")
     if w.shape != (n_classes,):
-        raise ValueError(f"weight must have shape ({n_classes},), one entry per class; got shape {w.shape}")
+        raise ValueError(
+            f"weight must have shape ({n_classes},), one entry per class; got shape {w.shape}"
+        )
     if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError(f"weight must be finite and non-negative; got {_short(w)}")
+        raise ValueError(
+            f"weight must be finite and non-negative; got {_short(w)}"
+        )
     return w
 
 
@@ -157,27 +191,50 @@ def check_classification(
     label_smoothing = check_label_smoothing(label_smoothing)
     ignore_index = check_ignore_index(ignore_index)
     if x.ndim == 0:
-        raise ValueError("input must have shape (C,), (N, C) or (N, C, d1, ..., dK); got a scalar")
+        raise ValueError(
+            "input must have shape (C,), (N, C) or (N, C, d1, ..., dK); got a scalar"
+        )
     class_dim = 0 if x.ndim == 1 else 1
     n_classes = x.shape[class_dim]
     if n_classes == 0:
-        raise ValueError(f"input has an empty class dimension (dim {class_dim} of shape {x.shape}); expected C >= 1")
+        raise ValueError(
+            f"input has an empty class dimension (dim {class_dim} of shape {x.shape}); expected C >= 1"
+        )
     w = check_class_weight(weight, n_classes)
     raw = to_numpy(target, "target")
     if raw.shape == x.shape and allow_probability_target:
         t = _check_probability_target(raw, ignore_index, class_dim)
-        return ClassificationArgs(x, t, w, ignore_index, reduction, label_smoothing, True, class_dim)
-    if allow_probability_target and raw.dtype.kind == "f" and raw.ndim == x.ndim:
+        return ClassificationArgs(
+            x,
+            t,
+            w,
+            ignore_index,
+            reduction,
+            label_smoothing,
+            True,
+            class_dim,
+        )
+    if (
+        allow_probability_target
+        and raw.dtype.kind == "f"
+        and raw.ndim == x.ndim
+    ):
         raise ValueError(
             f"target has shape {raw.shape} and floating dtype, so it reads as class probabilities, "
             f"which need the input's shape {x.shape}"
         )
     t = as_class_indices(raw, "target")
-    _check_class_target(t, x.shape, class_dim, ignore_index, allow_probability_target)
-    return ClassificationArgs(x, t, w, ignore_index, reduction, label_smoothing, False, class_dim)
+    _check_class_target(
+        t, x.shape, class_dim, ignore_index, allow_probability_target
+    )
+    return ClassificationArgs(
+        x, t, w, ignore_index, reduction, label_smoothing, False, class_dim
+    )
 
 
-def _check_probability_target(raw: np.ndarray, ignore_index: int, class_dim: int) -> np.ndarray:
+def _check_probability_target(
+    raw: np.ndarray, ignore_index: int, class_dim: int
+) -> np.ndarray:
     if raw.dtype.kind not in "f":
         raise TypeError(
             f"target has the shape of input {raw.shape}, so it is read as class probabilities and must be "
@@ -188,10 +245,17 @@ def _check_probability_target(raw: np.ndarray, ignore_index: int, class_dim: int
             f"ignore_index={ignore_index} only applies to class-index targets; target here holds class "
             f"probabilities (same shape as input). Leave ignore_index at its default, -100."
         )
-    t = check_in_unit_interval(raw.astype(np.float64), "target (class probabilities)")
+    t = check_in_unit_interval(
+        raw.astype(np.float64), "target (class probabilities)"
+    )
     sums = t.sum(axis=class_dim)
     if not np.allclose(sums, 1.0, rtol=0.0, atol=1e-4):
-        where = tuple(int(i) for i in np.argwhere(~np.isclose(sums, 1.0, rtol=0.0, atol=1e-4))[0])
+        where = tuple(
+            int(i)
+            for i in np.argwhere(
+                ~np.isclose(sums, 1.0, rtol=0.0, atol=1e-4)
+            )[0]
+        )
         raise ValueError(
             f"target holds class probabilities, so it must sum to 1 over the class dimension (dim {class_dim}); "
             f"the distribution at index {where} sums to {float(sums[where])!r}"
@@ -199,10 +263,20 @@ def _check_probability_target(raw: np.ndarray, ignore_index: int, class_dim: int
     return t
 
 
-def _check_class_target(t: np.ndarray, input_shape, class_dim: int, ignore_index: int, allow_probability_target):
+def _check_class_target(
+    t: np.ndarray,
+    input_shape,
+    class_dim: int,
+    ignore_index: int,
+    allow_probability_target,
+):
     expected = input_shape[:class_dim] + input_shape[class_dim + 1 :]
     if t.shape != expected:
-        also = f" (or {input_shape} for class probabilities)" if allow_probability_target else ""
+        also = (
+            f" (or {input_shape} for class probabilities)"
+            if allow_probability_target
+            else ""
+        )
         raise ValueError(
             f"target has shape {t.shape}, but input of shape {input_shape} needs class indices of shape "
             f"{expected}{also}; the class dimension of input is dim {class_dim}"
@@ -230,15 +304,27 @@ class BinaryArgs:
     reduction: str
 
 
-def check_binary(input, target, weight=None, reduction="mean", pos_weight=None, input_is_probability=False):
+def check_binary(
+    input,
+    target,
+    weight=None,
+    reduction="mean",
+    pos_weight=None,
+    input_is_probability=False,
+):
     """Check the arguments of ``binary_cross_entropy`` (probabilities) or its ``_with_logits`` form."""
     x = as_float(input, "input")
     t = as_float(target, "target")
     reduction = check_reduction(reduction)
     if t.shape != x.shape:
-        raise ValueError(f"target must have the shape of input {x.shape}; got shape {t.shape}")
+        raise ValueError(
+            f"target must have the shape of input {x.shape}; got shape {t.shape}"
+        )
     if input_is_probability:
-        check_in_unit_interval(x, "input (probabilities; pass logits to binary_cross_entropy_with_logits)")
+        check_in_unit_interval(
+            x,
+            "input (probabilities; pass logits to binary_cross_entropy_with_logits)",
+        )
     check_in_unit_interval(t, "target")
     w = _check_broadcastable(weight, x.shape, "weight")
     pw = _check_broadcastable(pos_weight, x.shape, "pos_weight")
@@ -254,7 +340,11 @@ def _check_broadcastable(value, shape, name: str) -> np.ndarray:
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"{name} of shape {v.shape} does not broadcast to the input's shape {shape}")
+        raise ValueError(
+            f"{name} of shape {v.shape} does not broadcast to the input's shape {shape}"
+        )
     if not np.all(np.isfinite(v)) or np.any(v < 0):
-        raise ValueError(f"{name} must be finite and non-negative; got {_short(v)}")
+        raise ValueError(
+            f"{name} must be finite and non-negative; got {_short(v)}"
+        )
     return v

@@ -9,8 +9,13 @@ repeats from each page's script list (tests/browser checks that pages load witho
 def drop_repeated_scripts(app, pagename, templatename, context, doctree):
     seen, kept = set(), []
     for script in context.get("script_files", []):
-        filename = getattr(script, "filename", script) or ""  # None and "" both mean inline
-        key = (str(filename), repr(sorted(getattr(script, "attributes", {}).items())))
+        filename = (
+            getattr(script, "filename", script) or ""
+        )  # None and "" both mean inline
+        key = (
+            str(filename),
+            repr(sorted(getattr(script, "attributes", {}).items())),
+        )
         if key not in seen:
             seen.add(key)
             kept.append(script)

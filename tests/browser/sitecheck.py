@@ -15,7 +15,9 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-CHROMIUM = os.environ.get("CE_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+CHROMIUM = os.environ.get(
+    "CE_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium"
+)
 # Flags that keep Chromium quiet and offline on a machine with no network (see the env notes).
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -51,21 +53,38 @@ class Visit:
     """One page load, with everything that went wrong on the way recorded."""
 
     def __init__(self, browser, url: str):
-        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
+        self.page = browser.new_page(
+            viewport={"width": 1280, "height": 900}
+        )
         self.failed, self.errors, self.outside = [], [], []
-        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
-        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.url} (HTTP {r.status})"))
+        self.page.on(
+            "requestfailed",
+            lambda r: self.failed.append(f"{r.url} ({r.failure})"),
+        )
+        self.page.on(
+            "response",
+            lambda r: (
+                r.status >= 400
+                and self.failed.append(f"{r.url} (HTTP {r.status})")
+            ),
+        )
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         # offline: anything not served by the local server is refused, and noted
         self.page.route(
             "**/*",
-            lambda route: route.continue_()
-            if route.request.url.startswith(("http://127.0.0.1", "data:", "blob:"))
-            else (self.outside.append(route.request.url), route.abort()),
+            lambda route: (
+                route.continue_()
+                if route.request.url.startswith(
+                    ("http://127.0.0.1", "data:", "blob:")
+                )
+                else (self.outside.append(route.request.url), route.abort())
+            ),
         )
         self.page.goto(url, wait_until="networkidle")
         # MathJax typesets after the load event; its startup promise resolves when it is done
-        self.page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
+        self.page.evaluate(
+            "async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }"
+        )
 
     def close(self):
         self.page.close()
@@ -91,7 +110,9 @@ def math_problems(visit: Visit) -> list:
     )
     problems = []
     if counts["typeset"] < counts["math"]:
-        problems.append(f"{counts['math'] - counts['typeset']} of {counts['math']} formulas not typeset")
+        problems.append(
+            f"{counts['math'] - counts['typeset']} of {counts['math']} formulas not typeset"
+        )
     for raw in ["\\(", "\\[", "$$"]:
         if raw in counts["text"]:
             problems.append(f"raw {raw} in the page text")
@@ -105,8 +126,14 @@ def figure_problems(visit: Visit) -> list:
             i => ({src: i.getAttribute('src'), loaded: i.complete && i.naturalWidth > 0,
                    alt: (i.getAttribute('alt') || '').trim()}))"""
     )
-    problems = [f"image not loaded: {i['src']}" for i in images if not i["loaded"]]
-    return problems + [f"image without alt text: {i['src']}" for i in images if not i["alt"]]
+    problems = [
+        f"image not loaded: {i['src']}" for i in images if not i["loaded"]
+    ]
+    return problems + [
+        f"image without alt text: {i['src']}"
+        for i in images
+        if not i["alt"]
+    ]
 
 
 def solution_problems(visit: Visit) -> list:
@@ -115,9 +142,13 @@ def solution_problems(visit: Visit) -> list:
     solutions = visit.page.locator("article div.solution")
     for k in range(solutions.count()):
         solution = solutions.nth(k)
-        body = solution.locator(":scope > :not(.admonition-title)").first  # the solution itself
+        body = solution.locator(
+            ":scope > :not(.admonition-title)"
+        ).first  # the solution itself
         if body.is_visible():
-            problems.append(f"solution {k + 1} is visible before it is opened")
+            problems.append(
+                f"solution {k + 1} is visible before it is opened"
+            )
         solution.locator(".toggle-button").first.click()
         visit.page.wait_for_timeout(300)
         if not body.is_visible():

@@ -11,26 +11,44 @@ from pathlib import Path
 
 import pytest
 
-from sitecheck import CHROMIUM, CHROMIUM_ARGS, Visit, figure_problems, load_problems, math_problems, serve, solution_problems
+from tests.browser.sitecheck import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Visit,
+    figure_problems,
+    load_problems,
+    math_problems,
+    serve,
+    solution_problems,
+)
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
-PAGES = [entry + ".html" for entry in re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text())]
+PAGES = [
+    entry + ".html"
+    for entry in re.findall(
+        r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text()
+    )
+]
 CHAPTERS = [p for p in PAGES if Path(p).stem.startswith("ch")]
 
 
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (or set CE_CHROMIUM)")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: apt-get install chromium (or set CE_CHROMIUM)"
+        )
     if not (HTML / "index.html").exists():
         pytest.fail("no built site: run `jupyter-book build .` first")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 
@@ -46,7 +64,9 @@ def visit(request, browser, site):
     page = Visit(browser, f"{site}/{request.param}")
     shots = ROOT / "_build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    page.page.screenshot(path=str(shots / f"{Path(request.param).stem}.png"), full_page=True)
+    page.page.screenshot(
+        path=str(shots / f"{Path(request.param).stem}.png"), full_page=True
+    )
     yield page
     page.close()
 
@@ -76,13 +96,17 @@ def test_chapters_have_math_figures_and_exercises(browser, site):
         )
         page.close()
         assert counts[0] > 0, f"{chapter}: no typeset math"
-        assert counts[1] >= 2, f"{chapter}: fewer than 2 exercises with solutions"
+        assert counts[1] >= 2, (
+            f"{chapter}: fewer than 2 exercises with solutions"
+        )
 
 
 def test_every_page_offers_its_notebook_for_download(browser, site):
     for page_path in PAGES:
         page = Visit(browser, f"{site}/{page_path}")
-        links = page.page.eval_on_selector_all("a[href$='.ipynb']", "links => links.map(a => a.href)")
+        links = page.page.eval_on_selector_all(
+            "a[href$='.ipynb']", "links => links.map(a => a.href)"
+        )
         page.close()
         if page_path.endswith("intro.html"):
             continue  # the landing page is markdown, not a notebook
@@ -94,7 +118,9 @@ def test_every_page_offers_its_notebook_for_download(browser, site):
 def test_the_search_finds_logits(browser, site):
     page = Visit(browser, f"{site}/search.html?q=logits")
     page.page.wait_for_selector("#search-results li", timeout=10_000)
-    found = page.page.eval_on_selector_all("#search-results li a", "links => links.map(a => a.textContent)")
+    found = page.page.eval_on_selector_all(
+        "#search-results li a", "links => links.map(a => a.textContent)"
+    )
     page.close()
     assert any("logits" in title.lower() for title in found), found
 
@@ -126,7 +152,9 @@ def test_removing_the_local_math_engine_is_caught(browser, broken_site):
         page = Visit(browser, f"{url}/{CHAPTERS[0]}")
         problems = load_problems(page) + math_problems(page)
         page.close()
-    assert any("not typeset" in p for p in problems) and any("mathjax" in p for p in problems)
+    assert any("not typeset" in p for p in problems) and any(
+        "mathjax" in p for p in problems
+    )
 
 
 def test_a_missing_figure_is_caught(browser, broken_site):

@@ -10,7 +10,7 @@ The chapters are the single source. An exercise in a chapter is a run of tagged 
 ``ce-assign`` writes a student notebook per chapter: solutions replaced by stubs that raise
 ``NotImplementedError``, self-checks kept, outputs cleared, and the book-only markup (glued numbers,
 included source, exercise directives, cross-references) turned into plain markdown that any Jupyter
-shows. ``ce-grade`` (``ce_lessons.grading``) grades what students hand back.
+shows. ``ce-grade`` (``ce_lessons.coursework.grading``) grades what students hand back.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ class Exercise:
 
     label: str
     title: str
-    check: str  # the self-check expression, e.g. "checks.softmax(my_softmax)"
+    check: (
+        str  # the self-check expression, e.g. "checks.softmax(my_softmax)"
+    )
     solution: str
     points: float = 1.0
 
@@ -50,7 +52,13 @@ def check_names(expression: str) -> list:
     """The names a self-check takes from the learner's notebook: ["my_softmax"] for
     "checks.softmax(my_softmax)"."""
     call = ast.parse(expression, mode="eval").body
-    return sorted({n.id for n in ast.walk(call) if isinstance(n, ast.Name) and n.id != "checks"})
+    return sorted(
+        {
+            n.id
+            for n in ast.walk(call)
+            if isinstance(n, ast.Name) and n.id != "checks"
+        }
+    )
 
 
 def tags(cell) -> list:
@@ -61,7 +69,11 @@ def read(notebook):
     """A notebook given as a path, or already read."""
     import nbformat
 
-    return nbformat.read(str(notebook), as_version=4) if isinstance(notebook, (str, Path)) else notebook
+    return (
+        nbformat.read(str(notebook), as_version=4)
+        if isinstance(notebook, (str, Path))
+        else notebook
+    )
 
 
 def exercises(chapter) -> list[Exercise]:
@@ -71,12 +83,26 @@ def exercises(chapter) -> list[Exercise]:
         cell_tags = tags(cell)
         if "exercise" in cell_tags:
             label = re.search(r":label:\s*(\S+)", cell.source).group(1)
-            title = re.search(r"```\{exercise\}\s*(.*)", cell.source).group(1).strip()
-            current = {"label": label, "title": title, "points": float(cell.metadata.get("points", 1.0))}
+            title = (
+                re.search(r"```\{exercise\}\s*(.*)", cell.source)
+                .group(1)
+                .strip()
+            )
+            current = {
+                "label": label,
+                "title": title,
+                "points": float(cell.metadata.get("points", 1.0)),
+            }
         elif "solution" in cell_tags and current is not None:
             current["solution"] = cell.source
         elif "self-check" in cell_tags and current is not None:
-            found.append(Exercise(check=cell.source.strip(), solution=current.pop("solution", ""), **current))
+            found.append(
+                Exercise(
+                    check=cell.source.strip(),
+                    solution=current.pop("solution", ""),
+                    **current,
+                )
+            )
             current = None
     return found
 
@@ -99,8 +125,12 @@ def glued_values(nb) -> dict:
     values = {}
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = output.get("data", {}).get("application/papermill.record/text/plain")
+            name = (
+                output.get("metadata", {}).get("scrapbook", {}).get("name")
+            )
+            text = output.get("data", {}).get(
+                "application/papermill.record/text/plain"
+            )
             if name and text is not None:
                 values[name] = text
     return values
@@ -117,14 +147,18 @@ def _format_glue(text: str, spec: str) -> str:
 def _included_source(path: Path, name: str) -> str:
     tree = ast.parse(path.read_text())
     node = next(n for n in tree.body if getattr(n, "name", None) == name)
-    return "\n".join(path.read_text().splitlines()[node.lineno - 1 : node.end_lineno])
+    return "\n".join(
+        path.read_text().splitlines()[node.lineno - 1 : node.end_lineno]
+    )
 
 
 def plain_markdown(source: str, glued: dict, book: Path) -> str:
     """A chapter's markdown with the book-only markup turned into plain markdown."""
 
     def glue(match):
-        return _format_glue(glued.get(match.group(1), match.group(0)), match.group(2) or "")
+        return _format_glue(
+            glued.get(match.group(1), match.group(0)), match.group(2) or ""
+        )
 
     source = re.sub(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`", glue, source)
     source = re.sub(r"\{(?:doc|ref)\}`([^`]+)`", r"*\1*", source)
@@ -133,11 +167,22 @@ def plain_markdown(source: str, glued: dict, book: Path) -> str:
         path = (book / match.group(1)).resolve()
         return f"```python\n{_included_source(path, match.group(2))}\n```"
 
-    source = re.sub(r"```\{literalinclude\}\s*(\S+)\s*\n:pyobject:\s*(\w+)\s*\n```", include, source)
+    source = re.sub(
+        r"```\{literalinclude\}\s*(\S+)\s*\n:pyobject:\s*(\w+)\s*\n```",
+        include,
+        source,
+    )
     if "```{exercise}" in source:
-        title = re.search(r"```\{exercise\}\s*(.*)", source).group(1).strip()
+        title = (
+            re.search(r"```\{exercise\}\s*(.*)", source).group(1).strip()
+        )
         body = re.sub(r"```\{exercise\}.*\n", "", source)
-        body = re.sub(r":label:.*\n", "", body).rstrip().removesuffix("```").strip()
+        body = (
+            re.sub(r":label:.*\n", "", body)
+            .rstrip()
+            .removesuffix("```")
+            .strip()
+        )
         source = f"### Exercise: {title}\n\n{body}"
     return source
 
@@ -147,16 +192,30 @@ def student_notebook(chapter, book=None):
     import nbformat
 
     nb = copy.deepcopy(read(chapter))
-    book = Path(book) if book else (Path(chapter).parent if isinstance(chapter, (str, Path)) else Path("book"))
+    book = (
+        Path(book)
+        if book
+        else (
+            Path(chapter).parent
+            if isinstance(chapter, (str, Path))
+            else Path("book")
+        )
+    )
     by_solution = {e.solution: e for e in exercises(nb)}
     glued = glued_values(nb)
-    cells = [nbformat.v4.new_markdown_cell(HOW_IT_IS_GRADED, id="how-it-is-graded")]
+    cells = [
+        nbformat.v4.new_markdown_cell(
+            HOW_IT_IS_GRADED, id="how-it-is-graded"
+        )
+    ]
     for cell in nb.cells:
         cell_tags = tags(cell)
         if "solution-start" in cell_tags or "solution-end" in cell_tags:
             continue
         if "solution" in cell_tags:
-            cell = nbformat.v4.new_code_cell(stub(by_solution[cell.source]), id=cell.id)
+            cell = nbformat.v4.new_code_cell(
+                stub(by_solution[cell.source]), id=cell.id
+            )
             cell.metadata["tags"] = ["answer"]
         elif cell.cell_type == "markdown":
             cell.source = plain_markdown(cell.source, glued, book)
@@ -187,19 +246,34 @@ def assign(book="book", out="dist/student") -> list:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="ce-assign", description="Write student notebooks: solutions removed, self-checks kept."
+        prog="ce-assign",
+        description="Write student notebooks: solutions removed, self-checks kept.",
     )
-    parser.add_argument("book", nargs="?", default="book", help="folder of chapter notebooks (default: book)")
-    parser.add_argument("out", nargs="?", default="dist/student", help="where to write (default: dist/student)")
+    parser.add_argument(
+        "book",
+        nargs="?",
+        default="book",
+        help="folder of chapter notebooks (default: book)",
+    )
+    parser.add_argument(
+        "out",
+        nargs="?",
+        default="dist/student",
+        help="where to write (default: dist/student)",
+    )
     args = parser.parse_args(argv)
     try:
         written = assign(args.book, args.out)
     except FileNotFoundError as error:
         parser.exit(2, f"ce-assign: {error}\n")
     if not written:
-        parser.exit(1, f"ce-assign: no chapter with exercises in {args.book}\n")
+        parser.exit(
+            1, f"ce-assign: no chapter with exercises in {args.book}\n"
+        )
     for path in written:
-        print(f"wrote {path} ({len(exercises(Path(args.book) / path.name))} exercises)")
+        print(
+            f"wrote {path} ({len(exercises(Path(args.book) / path.name))} exercises)"
+        )
 
 
 if __name__ == "__main__":

@@ -14,16 +14,26 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted(p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted(
+    p
+    for p in (ROOT / "book").rglob("*.ipynb")
+    if ".ipynb_checkpoints" not in p.parts
+)
 
 
 def code_cells(path):
-    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    return [
+        c
+        for c in json.loads(path.read_text())["cells"]
+        if c["cell_type"] == "code"
+    ]
 
 
 def toc_files():
-    return re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text())
+    return re.findall(
+        r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text()
+    )
 
 
 def test_there_are_notebooks():
@@ -33,18 +43,32 @@ def test_there_are_notebooks():
 def test_every_notebook_is_in_the_toc_and_every_toc_entry_exists():
     listed = set(toc_files())
     for path in NOTEBOOKS:
-        assert path.relative_to(ROOT).with_suffix("").as_posix() in listed, f"{path.name} is not in _toc.yml"
+        assert (
+            path.relative_to(ROOT).with_suffix("").as_posix() in listed
+        ), f"{path.name} is not in _toc.yml"
     for entry in listed:
-        assert any((ROOT / entry).with_suffix(s).exists() for s in (".md", ".ipynb")), f"_toc.yml lists {entry}, which does not exist"
+        assert any(
+            (ROOT / entry).with_suffix(s).exists()
+            for s in (".md", ".ipynb")
+        ), f"_toc.yml lists {entry}, which does not exist"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_stored_executed_in_order_without_errors(path):
     cells = code_cells(path)
     counts = [c["execution_count"] for c in cells if c["source"]]
-    assert None not in counts, "a code cell is stored without being run: nbval would not check its output"
-    assert counts == list(range(1, len(counts) + 1)), f"cells were not run top to bottom in one session: {counts}"
-    errors = [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
+    assert None not in counts, (
+        "a code cell is stored without being run: nbval would not check its output"
+    )
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"cells were not run top to bottom in one session: {counts}"
+    )
+    errors = [
+        o
+        for c in cells
+        for o in c["outputs"]
+        if o["output_type"] == "error"
+    ]
     assert not errors, "a stored output is an error"
 
 
@@ -53,7 +77,9 @@ def test_notebook_imports_ce_lessons_and_checks_it_against_torch(path):
     source = "\n".join("".join(c["source"]) for c in code_cells(path))
     assert "import ce_lessons" in source
     assert "import torch" in source
-    assert re.search(r"assert_allclose|assert_equal|assert ", source), "no visible check of ce_lessons against torch"
+    assert re.search(r"assert_allclose|assert_equal|assert ", source), (
+        "no visible check of ce_lessons against torch"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -62,12 +88,16 @@ def test_output_is_only_ignored_with_a_reason(path):
         source = "".join(cell["source"])
         if "NBVAL_IGNORE_OUTPUT" in source:
             first = source.splitlines()[0]
-            assert re.search(r"NBVAL_IGNORE_OUTPUT\s*[-—:(]\s*\w+", first), f"NBVAL_IGNORE_OUTPUT without a reason: {first!r}"
+            assert re.search(
+                r"NBVAL_IGNORE_OUTPUT\s*[-—:(]\s*\w+", first
+            ), f"NBVAL_IGNORE_OUTPUT without a reason: {first!r}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_has_a_kernelspec_that_runs_after_the_readme_install(path):
-    kernelspec = json.loads(path.read_text())["metadata"].get("kernelspec", {})
+    kernelspec = json.loads(path.read_text())["metadata"].get(
+        "kernelspec", {}
+    )
     assert kernelspec.get("name") == "python3"
 
 
@@ -78,15 +108,35 @@ def test_nbval_fails_when_a_stored_output_is_edited_by_hand(tmp_path):
     edited = False
     for cell in notebook["cells"]:
         for output in cell.get("outputs", []):
-            if output.get("name") == "stdout" and any("0.948831" in line for line in output["text"]):
-                output["text"] = [line.replace("0.948831", "0.948832") for line in output["text"]]
+            if output.get("name") == "stdout" and any(
+                "0.948831" in line for line in output["text"]
+            ):
+                output["text"] = [
+                    line.replace("0.948831", "0.948832")
+                    for line in output["text"]
+                ]
                 edited = True
-    assert edited, "the stdout line this test edits is gone from getting_started.ipynb"
+    assert edited, (
+        "the stdout line this test edits is gone from getting_started.ipynb"
+    )
     (tmp_path / "tampered.ipynb").write_text(json.dumps(notebook))
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-p", "no:cacheprovider",
-         "-o", "addopts=", "tampered.ipynb"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            "--nbval-current-env",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "tampered.ipynb",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1, result.stdout[-2000:]
     assert "0.948832" in result.stdout and "0.948831" in result.stdout
@@ -102,20 +152,35 @@ def too_wide(text):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_code_and_its_text_output_fit_the_page_without_scrolling(path):
     for cell in code_cells(path):
-        assert not too_wide("".join(cell["source"])), "code line wider than the page"
+        assert not too_wide("".join(cell["source"])), (
+            "code line wider than the page"
+        )
         for output in cell["outputs"]:
-            text = output.get("text") or output.get("data", {}).get("text/plain", "")
-            assert not too_wide("".join(text)), "output line wider than the page"
+            text = output.get("text") or output.get("data", {}).get(
+                "text/plain", ""
+            )
+            assert not too_wide("".join(text)), (
+                "output line wider than the page"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_included_source_exists_and_fits_the_page(path):
     """`literalinclude` with `:pyobject:` shows tested ce_lessons code: it must exist and be readable."""
     cells = json.loads(path.read_text())["cells"]
-    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-    for module, name in re.findall(r"literalinclude\}\s*\.\./ce_lessons/(\w+)\.py\s*\n:pyobject:\s*(\w+)", markdown):
-        source = inspect.getsource(getattr(importlib.import_module(f"ce_lessons.{module}"), name))
-        assert not too_wide(source), f"ce_lessons.{module}.{name} has lines wider than the page"
+    markdown = "\n".join(
+        "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"
+    )
+    for module, name in re.findall(
+        r"literalinclude\}\s*\.\./ce_lessons/(\w+)\.py\s*\n:pyobject:\s*(\w+)",
+        markdown,
+    ):
+        source = inspect.getsource(
+            getattr(importlib.import_module(f"ce_lessons.{module}"), name)
+        )
+        assert not too_wide(source), (
+            f"ce_lessons.{module}.{name} has lines wider than the page"
+        )
 
 
 def prose(markdown: str) -> str:
@@ -132,5 +197,7 @@ def test_no_computed_looking_number_is_typed_into_the_prose(path):
     cells = json.loads(path.read_text())["cells"]
     for cell in cells:
         if cell["cell_type"] == "markdown":
-            typed = re.findall(r"(?<![\w.])\d+\.\d{3,}", prose("".join(cell["source"])))
+            typed = re.findall(
+                r"(?<![\w.])\d+\.\d{3,}", prose("".join(cell["source"]))
+            )
             assert not typed, f"typed numbers {typed}: glue them"

@@ -10,9 +10,9 @@ error is checked.
 import numpy as np
 import pytest
 import torch.nn.functional as F
-from conftest import t64, tlong
 
 import ce_lessons as ce
+from tests.helpers import t64, tlong
 
 X = np.zeros((2, 3))  # a batch of N = 2 examples, C = 3 classes
 X4 = np.zeros((2, 3, 2, 2))  # (N, C, d1, d2)
@@ -80,7 +80,9 @@ CASES = [
     ),
     case(
         "probability-target-outside-0-1",
-        lambda: ce.cross_entropy(X, np.array([[1.5, -0.5, 0.0], [1.0, 0.0, 0.0]])),
+        lambda: ce.cross_entropy(
+            X, np.array([[1.5, -0.5, 0.0], [1.0, 0.0, 0.0]])
+        ),
         ValueError,
         rf"target \(class probabilities\) must be probabilities in \[0, 1\]; got {FLOAT}1\.5\)? at index \(0, 0\)",
     ),
@@ -97,7 +99,9 @@ CASES = [
         lambda: ce.cross_entropy(X, [0, 1], weight=[1.0, 1.0]),
         ValueError,
         r"weight must have shape \(3,\), one entry per class; got shape \(2,\)",
-        lambda: F.cross_entropy(t64(X), tlong([0, 1]), weight=t64([1.0, 1.0])),
+        lambda: F.cross_entropy(
+            t64(X), tlong([0, 1]), weight=t64([1.0, 1.0])
+        ),
     ),
     case(
         "negative-weight",
@@ -192,7 +196,9 @@ CASES = [
     ),
     case(
         "bce-with-logits-target-outside-0-1",
-        lambda: ce.binary_cross_entropy_with_logits([0.5, 0.5], [1.0, -1.0]),
+        lambda: ce.binary_cross_entropy_with_logits(
+            [0.5, 0.5], [1.0, -1.0]
+        ),
         ValueError,
         rf"target must be probabilities in \[0, 1\]; got {FLOAT}-1\.0\)? at index \(1,\)",
     ),
@@ -201,14 +207,20 @@ CASES = [
         lambda: ce.binary_cross_entropy([0.5, 0.5], [1.0, 0.0, 1.0]),
         ValueError,
         r"target must have the shape of input \(2,\); got shape \(3,\)",
-        lambda: F.binary_cross_entropy(t64([0.5, 0.5]), t64([1.0, 0.0, 1.0])),
+        lambda: F.binary_cross_entropy(
+            t64([0.5, 0.5]), t64([1.0, 0.0, 1.0])
+        ),
     ),
     case(
         "bce-with-logits-shape-mismatch",
-        lambda: ce.binary_cross_entropy_with_logits([0.5, 0.5], [1.0, 0.0, 1.0]),
+        lambda: ce.binary_cross_entropy_with_logits(
+            [0.5, 0.5], [1.0, 0.0, 1.0]
+        ),
         ValueError,
         r"target must have the shape of input \(2,\); got shape \(3,\)",
-        lambda: F.binary_cross_entropy_with_logits(t64([0.5, 0.5]), t64([1.0, 0.0, 1.0])),
+        lambda: F.binary_cross_entropy_with_logits(
+            t64([0.5, 0.5]), t64([1.0, 0.0, 1.0])
+        ),
     ),
     case(
         "pos_weight-not-broadcastable",
@@ -218,25 +230,33 @@ CASES = [
         ValueError,
         r"pos_weight of shape \(2,\) does not broadcast to the input's shape \(4, 3\)",
         lambda: F.binary_cross_entropy_with_logits(
-            t64(np.zeros((4, 3))), t64(np.zeros((4, 3))), pos_weight=t64([1.0, 2.0])
+            t64(np.zeros((4, 3))),
+            t64(np.zeros((4, 3))),
+            pos_weight=t64([1.0, 2.0]),
         ),
     ),
     case(
         "pos_weight-that-would-enlarge-the-input",
         lambda: ce.binary_cross_entropy_with_logits(
-            np.zeros((1, 3)), np.zeros((1, 3)), pos_weight=np.ones((2, 1, 3))
+            np.zeros((1, 3)),
+            np.zeros((1, 3)),
+            pos_weight=np.ones((2, 1, 3)),
         ),
         ValueError,
         r"pos_weight of shape \(2, 1, 3\) does not broadcast to the input's shape \(1, 3\)",
         lambda: F.binary_cross_entropy_with_logits(
-            t64(np.zeros((1, 3))), t64(np.zeros((1, 3))), pos_weight=t64(np.ones((2, 1, 3)))
+            t64(np.zeros((1, 3))),
+            t64(np.zeros((1, 3))),
+            pos_weight=t64(np.ones((2, 1, 3))),
         ),
     ),
 ]
 
 
 @pytest.mark.parametrize("call, error, match, torch_call", CASES)
-def test_refused_with_a_message_naming_the_argument_and_the_bad_value(call, error, match, torch_call):
+def test_refused_with_a_message_naming_the_argument_and_the_bad_value(
+    call, error, match, torch_call
+):
     with pytest.raises(error, match=match):
         call()
     if torch_call is not None:

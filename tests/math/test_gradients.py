@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import (
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes
+
+import ce_lessons as ce
+from tests.helpers import (
     assert_matches,
     binary_cases,
     float_arrays,
@@ -21,11 +26,6 @@ from conftest import (
     t64,
     tlong,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import array_shapes
-
-import ce_lessons as ce
 
 GRAD_RTOL, GRAD_ATOL = 1e-9, 1e-12
 
@@ -43,7 +43,9 @@ def mean_denominator_is_zero(case):
     if case.reduction != "mean" or case.target.dtype.kind == "f":
         return False
     kept = case.target != case.options.get("ignore_index", -100)
-    weight = case.options.get("weight", np.ones(case.input.shape[case.class_dim]))
+    weight = case.options.get(
+        "weight", np.ones(case.input.shape[case.class_dim])
+    )
     return float(np.sum(weight[case.target[kept]])) == 0.0
 
 
@@ -52,20 +54,32 @@ def mean_denominator_is_zero(case):
 
 @given(index_target_cases())
 def test_cross_entropy_grad_matches_autograd_for_class_indices(case):
-    loss, expected = torch_grad(F.cross_entropy, case.input, case.torch_target(), **case.torch_options())
+    loss, expected = torch_grad(
+        F.cross_entropy,
+        case.input,
+        case.torch_target(),
+        **case.torch_options(),
+    )
     ours = ce.cross_entropy_grad(case.input, case.target, **case.options)
     assert ours.shape == case.input.shape
     if mean_denominator_is_zero(case):
         # The loss is 0/0 = nan on both sides; what each then calls its gradient differs
         # (see test_gradient_of_a_mean_over_only_ignored_targets_matches_autograd).
-        assert torch.isnan(loss) and math.isnan(ce.cross_entropy(case.input, case.target, **case.options))
+        assert torch.isnan(loss) and math.isnan(
+            ce.cross_entropy(case.input, case.target, **case.options)
+        )
     else:
         assert_matches(ours, expected, rtol=GRAD_RTOL, atol=GRAD_ATOL)
 
 
 @given(probability_target_cases())
 def test_cross_entropy_grad_matches_autograd_for_probability_targets(case):
-    _, expected = torch_grad(F.cross_entropy, case.input, case.torch_target(), **case.torch_options())
+    _, expected = torch_grad(
+        F.cross_entropy,
+        case.input,
+        case.torch_target(),
+        **case.torch_options(),
+    )
     ours = ce.cross_entropy_grad(case.input, case.target, **case.options)
     assert_matches(ours, expected, rtol=GRAD_RTOL, atol=GRAD_ATOL)
 
@@ -73,9 +87,14 @@ def test_cross_entropy_grad_matches_autograd_for_probability_targets(case):
 @given(binary_cases())
 def test_binary_cross_entropy_with_logits_grad_matches_autograd(case):
     _, expected = torch_grad(
-        F.binary_cross_entropy_with_logits, case.input, t64(case.target), **case.torch_options()
+        F.binary_cross_entropy_with_logits,
+        case.input,
+        t64(case.target),
+        **case.torch_options(),
     )
-    ours = ce.binary_cross_entropy_with_logits_grad(case.input, case.target, **case.options)
+    ours = ce.binary_cross_entropy_with_logits_grad(
+        case.input, case.target, **case.options
+    )
     assert_matches(ours, expected, rtol=GRAD_RTOL, atol=GRAD_ATOL)
 
 
@@ -93,31 +112,45 @@ def test_gradient_of_a_mean_over_only_ignored_targets_matches_autograd():
 @given(index_target_cases(low=-5.0, high=5.0))
 def test_cross_entropy_grad_matches_finite_differences(case):
     def loss(x):
-        return float(np.sum(ce.cross_entropy(x, case.target, **case.options)))
+        return float(
+            np.sum(ce.cross_entropy(x, case.target, **case.options))
+        )
 
     if mean_denominator_is_zero(case):
         assert math.isnan(loss(case.input))
         return
     expected = ce.finite_difference_grad(loss, case.input)
     np.testing.assert_allclose(
-        ce.cross_entropy_grad(case.input, case.target, **case.options), expected, rtol=1e-6, atol=1e-8
+        ce.cross_entropy_grad(case.input, case.target, **case.options),
+        expected,
+        rtol=1e-6,
+        atol=1e-8,
     )
 
 
 @settings(max_examples=25)
 @given(probability_target_cases(low=-5.0, high=5.0))
-def test_cross_entropy_grad_matches_finite_differences_for_probability_targets(case):
+def test_cross_entropy_grad_matches_finite_differences_for_probability_targets(
+    case,
+):
     def loss(x):
-        return float(np.sum(ce.cross_entropy(x, case.target, **case.options)))
+        return float(
+            np.sum(ce.cross_entropy(x, case.target, **case.options))
+        )
 
     expected = ce.finite_difference_grad(loss, case.input)
     np.testing.assert_allclose(
-        ce.cross_entropy_grad(case.input, case.target, **case.options), expected, rtol=1e-6, atol=1e-8
+        ce.cross_entropy_grad(case.input, case.target, **case.options),
+        expected,
+        rtol=1e-6,
+        atol=1e-8,
     )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_binary_cross_entropy_with_logits_grad_matches_finite_differences(reduction):
+def test_binary_cross_entropy_with_logits_grad_matches_finite_differences(
+    reduction,
+):
     x = np.array([[2.0, -1.0, 0.3], [-4.0, 0.0, 1.5]])
     y = np.array([[1.0, 0.0, 0.25], [1.0, 0.5, 0.0]])
     options = {
@@ -127,10 +160,14 @@ def test_binary_cross_entropy_with_logits_grad_matches_finite_differences(reduct
     }
 
     def loss(z):
-        return float(np.sum(ce.binary_cross_entropy_with_logits(z, y, **options)))
+        return float(
+            np.sum(ce.binary_cross_entropy_with_logits(z, y, **options))
+        )
 
     ours = ce.binary_cross_entropy_with_logits_grad(x, y, **options)
-    np.testing.assert_allclose(ours, ce.finite_difference_grad(loss, x), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        ours, ce.finite_difference_grad(loss, x), rtol=1e-6, atol=1e-9
+    )
 
 
 # --- the chapter's closed forms -----------------------------------------------------------------
@@ -141,9 +178,14 @@ def test_chapter_example_gradient_is_p_minus_one_hot():
     x = np.log(p)  # logits whose softmax is p
     np.testing.assert_allclose(ce.softmax(x, dim=0), p, rtol=1e-15)
     grad = ce.cross_entropy_grad(x[None, :], [0], reduction="sum")
-    np.testing.assert_allclose(grad, [[-0.9, 0.7, 0.2]], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(
-        ce.cross_entropy_grad(x, 0, reduction="sum"), [-0.9, 0.7, 0.2], rtol=1e-12, atol=1e-15
+        grad, [[-0.9, 0.7, 0.2]], rtol=1e-12, atol=1e-15
+    )
+    np.testing.assert_allclose(
+        ce.cross_entropy_grad(x, 0, reduction="sum"),
+        [-0.9, 0.7, 0.2],
+        rtol=1e-12,
+        atol=1e-15,
     )
 
 
@@ -157,12 +199,19 @@ def batches_with_labels(draw):
 
 
 @given(batches_with_labels())
-def test_mean_gradient_over_a_batch_of_n_is_the_sum_gradient_divided_by_n(batch):
+def test_mean_gradient_over_a_batch_of_n_is_the_sum_gradient_divided_by_n(
+    batch,
+):
     x, target = batch
     mean = ce.cross_entropy_grad(x, target, reduction="mean")
     total = ce.cross_entropy_grad(x, target, reduction="sum")
     np.testing.assert_allclose(mean, total / x.shape[0], rtol=1e-14, atol=0)
-    np.testing.assert_allclose(total, ce.softmax(x, dim=1) - np.eye(x.shape[1])[target], rtol=1e-14, atol=0)
+    np.testing.assert_allclose(
+        total,
+        ce.softmax(x, dim=1) - np.eye(x.shape[1])[target],
+        rtol=1e-14,
+        atol=0,
+    )
 
 
 def test_none_gradient_is_the_gradient_of_the_sum_of_the_losses():
@@ -179,10 +228,14 @@ def test_binary_gradient_without_pos_weight_is_sigmoid_minus_target():
     x = np.array([-2.0, 0.0, 3.0])
     y = np.array([1.0, 0.5, 0.0])
     np.testing.assert_allclose(
-        ce.binary_cross_entropy_with_logits_grad(x, y, reduction="sum"), ce.sigmoid(x) - y, rtol=1e-15
+        ce.binary_cross_entropy_with_logits_grad(x, y, reduction="sum"),
+        ce.sigmoid(x) - y,
+        rtol=1e-15,
     )
     np.testing.assert_allclose(
-        ce.binary_cross_entropy_with_logits_grad(x, y), (ce.sigmoid(x) - y) / 3, rtol=1e-15
+        ce.binary_cross_entropy_with_logits_grad(x, y),
+        (ce.sigmoid(x) - y) / 3,
+        rtol=1e-15,
     )
 
 
@@ -190,21 +243,33 @@ def test_binary_gradient_without_pos_weight_is_sigmoid_minus_target():
 
 
 @settings(max_examples=40)
-@given(array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4).flatmap(float_arrays))
+@given(
+    array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4).flatmap(
+        float_arrays
+    )
+)
 def test_softmax_jacobian_matches_autograd_jacobian_of_torch_softmax(x):
     rows = x.reshape(-1, x.shape[-1])
     expected = np.stack(
         [
-            torch.autograd.functional.jacobian(lambda v: torch.softmax(v, dim=-1), t64(row)).numpy()
+            torch.autograd.functional.jacobian(
+                lambda v: torch.softmax(v, dim=-1), t64(row)
+            ).numpy()
             for row in rows
         ]
     ).reshape(x.shape + x.shape[-1:])
     ours = ce.softmax_jacobian(x)
     assert ours.shape == x.shape + x.shape[-1:]
-    np.testing.assert_allclose(ours, expected, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    np.testing.assert_allclose(
+        ours, expected, rtol=GRAD_RTOL, atol=GRAD_ATOL
+    )
 
 
-@given(array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4).flatmap(float_arrays))
+@given(
+    array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4).flatmap(
+        float_arrays
+    )
+)
 def test_softmax_jacobian_rows_sum_to_zero_and_it_is_symmetric(x):
     jacobian = ce.softmax_jacobian(x)
     np.testing.assert_allclose(jacobian.sum(axis=-1), 0.0, atol=1e-15)
@@ -214,7 +279,12 @@ def test_softmax_jacobian_rows_sum_to_zero_and_it_is_symmetric(x):
 def test_softmax_jacobian_is_diag_p_minus_p_p_transpose():
     x = np.array([0.5, -1.0, 2.0])
     p = ce.softmax(x, dim=0)
-    np.testing.assert_allclose(ce.softmax_jacobian(x), np.diag(p) - np.outer(p, p), rtol=1e-15, atol=1e-17)
+    np.testing.assert_allclose(
+        ce.softmax_jacobian(x),
+        np.diag(p) - np.outer(p, p),
+        rtol=1e-15,
+        atol=1e-17,
+    )
 
 
 # --- finite_difference_grad ---------------------------------------------------------------------
@@ -223,19 +293,29 @@ def test_softmax_jacobian_is_diag_p_minus_p_p_transpose():
 def test_finite_difference_grad_of_known_functions():
     x = np.array([[0.3, -1.2], [2.0, 0.0]])
     np.testing.assert_allclose(
-        ce.finite_difference_grad(lambda v: np.sin(v).sum(), x), np.cos(x), rtol=1e-8, atol=1e-10
+        ce.finite_difference_grad(lambda v: np.sin(v).sum(), x),
+        np.cos(x),
+        rtol=1e-8,
+        atol=1e-10,
     )
     np.testing.assert_allclose(
-        ce.finite_difference_grad(lambda v: (v**3).sum(), x), 3 * x**2, rtol=1e-8, atol=1e-9
+        ce.finite_difference_grad(lambda v: (v**3).sum(), x),
+        3 * x**2,
+        rtol=1e-8,
+        atol=1e-9,
     )
     np.testing.assert_allclose(
-        ce.finite_difference_grad(lambda v: ce.logsumexp(v, 0), x[0]), ce.softmax(x[0], 0), rtol=1e-8
+        ce.finite_difference_grad(lambda v: ce.logsumexp(v, 0), x[0]),
+        ce.softmax(x[0], 0),
+        rtol=1e-8,
     )
 
 
 def test_finite_difference_grad_keeps_shape_and_does_not_modify_its_input():
     x = np.array([[1.0, 2.0, 3.0]])
     before = x.copy()
-    grad = ce.finite_difference_grad(lambda v: float(v[0, 1] * 5.0), x, h=1e-4)
+    grad = ce.finite_difference_grad(
+        lambda v: float(v[0, 1] * 5.0), x, h=1e-4
+    )
     np.testing.assert_array_equal(x, before)
     np.testing.assert_allclose(grad, [[0.0, 5.0, 0.0]], atol=1e-9)

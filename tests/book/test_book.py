@@ -201,3 +201,53 @@ def test_no_computed_looking_number_is_typed_into_the_prose(path):
                 r"(?<![\w.])\d+\.\d{3,}", prose("".join(cell["source"]))
             )
             assert not typed, f"typed numbers {typed}: glue them"
+
+
+HIDDEN = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+MAX_VISIBLE_LINES = 18  # "about 15": one job per visible cell
+
+
+def visible(cell) -> bool:
+    return not HIDDEN & set(cell.get("metadata", {}).get("tags", []))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_visible_cell_calls_glue(path):
+    """Glue is build plumbing: it lives in cells the page does not show (tag `remove-cell`);
+    nbval still checks every glued value, since those cells are executed and compared too."""
+    for cell in filter(visible, code_cells(path)):
+        source = "".join(cell["source"])
+        assert "glue(" not in source and "myst_nb" not in source, (
+            f"a visible cell calls glue:\n{source[:300]}"
+        )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_visible_code_cells_are_short(path):
+    """A visible cell does one job and stays short; long set-up goes in a helper."""
+    for cell in filter(visible, code_cells(path)):
+        lines = [
+            line
+            for line in "".join(cell["source"]).splitlines()
+            if line.strip()
+        ]
+        assert len(lines) <= MAX_VISIBLE_LINES, (
+            f"a visible cell has {len(lines)} lines (at most "
+            f"{MAX_VISIBLE_LINES}):\n" + "\n".join(lines[:4])
+        )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_included_ce_lessons_source_shows_code_without_raw_markup(path):
+    """A function included from ce_lessons shows its code (`:code-only:`): its docstring's
+    reST math would appear as raw `.. math::` markup on the page."""
+    cells = json.loads(path.read_text())["cells"]
+    markdown = "\n".join(
+        "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"
+    )
+    blocks = re.findall(
+        r"```\{literalinclude\}.*?```", markdown, flags=re.S
+    )
+    for block in blocks:
+        if ":pyobject:" in block:
+            assert ":code-only:" in block, f"no :code-only: in\n{block}"

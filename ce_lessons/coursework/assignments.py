@@ -23,12 +23,58 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._source import without_docstring
+
+GRADING_MODES = {
+    "fractional": (
+        "The score of an exercise is the fraction of its cases, public and "
+        "hidden, that your functions pass."
+    ),
+    "all-or-nothing": (
+        "An exercise earns its points only when your functions pass every one "
+        "of its cases, public and hidden; one failed case gives 0 for that "
+        "exercise."
+    ),
+    None: (
+        "Your instructor chooses how cases become points, and the course "
+        "supports two ways: *fractional* (an exercise scores the fraction of "
+        "its cases, public and hidden, that pass) or *all-or-nothing* (an "
+        "exercise earns its points only when every case passes). Ask which "
+        "one applies to you."
+    ),
+}
+
 HOW_IT_IS_GRADED = """\
 **How this notebook is graded.** Write your code in the cells that say *Write your code here* and
-keep the function names. Run each exercise's self-check as often as you like. For grading, the
-notebook is run top to bottom in a fresh kernel, with a time limit per cell, and each function is
-checked on the same public cases as its self-check; the score of an exercise is the fraction of its
-cases that pass. Leave no `exit()` or endless loop in the notebook."""
+keep the function names. Each exercise's self-check runs its **public cases only**: run it as often
+as you like; passing it is a good sign, not a guarantee. For grading, the notebook is run top to
+bottom in a fresh kernel, inside a sandbox (no network, no files but its own, limits on time and
+memory), and each exercise's functions are then called on its public cases and on **hidden cases**
+that you do not see, so a function that only handles the public inputs loses points. Calling the
+`ce_lessons` function that an exercise asks you to write (for example `ce_lessons.softmax` for your
+own softmax) earns nothing for that exercise. {mode} Leave no `exit()` or endless loop in the
+notebook."""
+
+WRITTEN_ANSWERS = (
+    " Exercises that ask for a derivation or an explanation have an answer "
+    "cell: write it there; it is read and graded by hand."
+)
+
+
+def grading_note(mode=None, note: str = "", written: bool = False) -> str:
+    """The "How this notebook is graded" text for a grading ``mode`` ("fractional",
+    "all-or-nothing", or None: say both), with the instructor's ``note`` appended."""
+    if mode not in GRADING_MODES:
+        raise ValueError(
+            f"grading mode must be 'fractional', 'all-or-nothing' or None, "
+            f"got {mode!r}"
+        )
+    text = HOW_IT_IS_GRADED.format(mode=GRADING_MODES[mode])
+    if written:
+        text += WRITTEN_ANSWERS
+    if note.strip():
+        text += "\n\n" + note.strip()
+    return text
 
 
 @dataclass(frozen=True)
@@ -152,25 +198,233 @@ def _included_source(path: Path, name: str) -> str:
     )
 
 
-def plain_markdown(source: str, glued: dict, book: Path) -> str:
-    """A chapter's markdown with the book-only markup turned into plain markdown."""
+# A sentence (or a clause in parentheses) that sends the reader to a solution the student's
+# notebook does not have: the website's hidden solutions.
+SOLUTION_POINTER = re.compile(
+    r"hidden\s+solutions?|solutions?\s+dropdown|"
+    r"(?:open|see|read|compare\s+\w+(?:\s+\w+)?\s+with)\s+the\s+solutions?\b|"
+    r"the\s+solutions?\s+(?:below|above)",
+    re.IGNORECASE,
+)
 
-    def glue(match):
-        return _format_glue(
-            glued.get(match.group(1), match.group(0)), match.group(2) or ""
+# What is left of MyST markup after the conversion: a role, a directive, a target.
+RAW_MYST = re.compile(
+    r"\{[a-z][\w:.-]*\}`|^\s*(?:```+|:::+)\s*\{[a-z][\w:.-]*\}|^\s*\([\w:.-]+\)=\s*$",
+    re.MULTILINE,
+)
+
+
+def _title(path: Path) -> str:
+    """The first ``# `` heading of a notebook or markdown file, else its name."""
+    try:
+        if path.suffix == ".ipynb":
+            sources = [
+                c.source
+                for c in read(path).cells
+                if c.cell_type == "markdown"
+            ]
+        else:
+            sources = [path.read_text()]
+    except (OSError, ValueError):
+        return path.stem.replace("_", " ")
+    for source in sources:
+        match = re.search(r"^#\s+(.+)$", source, re.MULTILINE)
+        if match:
+            return match.group(1).strip()
+    return path.stem.replace("_", " ")
+
+
+class _Book:
+    """What the conversion needs to know about the book around one chapter: its documents'
+    titles, its exercises' labels and which chapters the student bundle holds."""
+
+    def __init__(self, book: Path, bundled=None):
+        self.folder = Path(book)
+        documents = sorted(self.folder.glob("*.ipynb")) + sorted(
+            self.folder.glob("*.md")
+        )
+        self.titles = {d.stem: d for d in documents}
+        self.exercises = {}  # label -> (title, chapter path)
+        for chapter in self.folder.glob("*.ipynb"):
+            try:
+                for exercise in exercises(chapter):
+                    self.exercises[exercise.label] = (
+                        exercise.title,
+                        chapter,
+                    )
+            except (OSError, ValueError, AttributeError):
+                continue
+        self.bundled = (
+            {Path(c).name for c in bundled}
+            if bundled is not None
+            else {chapter.name for _, chapter in self.exercises.values()}
         )
 
-    source = re.sub(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`", glue, source)
-    source = re.sub(r"\{(?:doc|ref)\}`([^`]+)`", r"*\1*", source)
+    def link(self, stem: str, text: str = "") -> str:
+        """A link to a document of the book: to its notebook if the bundle holds it, else its
+        title in italics (it is a page of the website)."""
+        stem = Path(stem).stem
+        path = self.titles.get(stem)
+        text = text or (_title(path) if path else stem.replace("_", " "))
+        if path is not None and path.name in self.bundled:
+            return f"[{text}]({path.name})"
+        return f"*{text}*"
+
+
+def _split_role(content: str) -> tuple:
+    """``text <target>`` -> ("text", "target"); ``target`` -> ("", "target")."""
+    match = re.fullmatch(r"\s*(.*?)\s*<([^<>]+)>\s*", content, re.DOTALL)
+    return (match.group(1), match.group(2)) if match else ("", content)
+
+
+def _roles(
+    source: str, glued: dict, book: _Book, figures=None, chapter=""
+) -> str:
+    """Every MyST role in ``source`` written as plain markdown. ``figures`` says where each
+    labelled figure of the ``chapter`` is: label -> "above" or "below"."""
+    figures = figures or {}
+
+    def role(match):
+        name, content = match.group(1), match.group(2)
+        text, target = _split_role(content)
+        if name.startswith("glue"):
+            key, _, spec = target.partition(":")
+            return _format_glue(glued.get(key, key), spec)
+        if name == "doc":
+            return book.link(target, text)
+        if name in ("ref", "numref", "eq"):
+            if target in book.exercises:
+                title, where = book.exercises[target]
+                chapter_of = where.name
+                label = (
+                    text.replace("%s", "").strip()
+                    or f"the exercise “{title}”"
+                )
+                if chapter_of != chapter:
+                    return f"{label} of {book.link(where.stem)}"
+                return label
+            if target in figures:
+                kind = "equation" if name == "eq" else "figure"
+                return f"the {kind} {figures[target]}"
+            return text.replace("%s", "").strip() or target.replace(
+                "-", " "
+            )
+        if name == "math":
+            return f"${content}$"
+        if name in ("code", "literal", "samp", "file", "kbd"):
+            return f"`{content}`"
+        if name == "sub":
+            return content
+        return text or content
+
+    return re.sub(r"\{([a-z][\w:.-]*)\}`([^`]*)`", role, source)
+
+
+def _directives(source: str) -> str:
+    """The MyST directives left in a markdown cell, as plain markdown: math as ``$$``, code as
+    a fenced block, admonitions as a quoted block with their title."""
+    fence = re.compile(
+        r"^(?P<fence>```+|:::+)\s*\{(?P<name>[a-z][\w:.-]*)\}[ \t]*(?P<arg>[^\n]*)\n"
+        r"(?P<body>.*?)^(?P=fence)[ \t]*$",
+        re.MULTILINE | re.DOTALL,
+    )
+
+    def convert(match):
+        name, arg = match.group("name"), match.group("arg").strip()
+        body = re.sub(
+            r"^:[\w-]+:.*\n?", "", match.group("body"), flags=re.M
+        )
+        body = body.strip()
+        if name in ("math", "equation"):
+            return f"$$\n{body}\n$$"
+        if name in ("code", "code-block", "code-cell", "sourcecode"):
+            return f"```{arg or 'python'}\n{body}\n```"
+        if name in ("figure", "image"):
+            return f"![{body or arg}]({arg})"
+        title = arg or name.capitalize()
+        quoted = "\n".join(
+            f"> {line}" if line else ">" for line in body.splitlines()
+        )
+        return f"> **{title}.**\n>\n{quoted}" if body else f"> **{title}.**"
+
+    previous = None
+    while previous != source:  # nested directives, outermost last
+        previous, source = source, fence.sub(convert, source)
+    return source
+
+
+def drop_solution_pointers(source: str) -> str:
+    """``source`` without the sentences (or parenthesized clauses) that send the reader to a
+    solution: the student's notebook has none to compare with."""
+    while True:
+        match = SOLUTION_POINTER.search(source)
+        if match is None:
+            return source
+        start, end = match.start(), match.end()
+        opening = source.rfind("(", 0, start)
+        closing = source.find(")", end)
+        if (
+            opening != -1
+            and closing != -1
+            and ")" not in source[opening:start]
+            and "(" not in source[end:closing]
+        ):
+            # inside a parenthesis: keep its other clauses, drop it if none is left
+            inner = source[opening + 1 : closing]
+            clauses = [
+                c
+                for c in re.split(r",\s+|;\s+", inner)
+                if not SOLUTION_POINTER.search(c)
+            ]
+            kept = ", ".join(c.strip() for c in clauses if c.strip())
+            if kept:
+                source = source[: opening + 1] + kept + source[closing:]
+            else:
+                source = (
+                    source[:opening].rstrip(" \n") + source[closing + 1 :]
+                )
+            continue
+        # otherwise the whole sentence goes
+        before = max(
+            source.rfind(". ", 0, start),
+            source.rfind(".\n", 0, start),
+            source.rfind("\n\n", 0, start),
+        )
+        before = 0 if before == -1 else before + 1
+        after = re.compile(r"[.!?](?=\s|$)").search(source, end)
+        after = len(source) if after is None else after.end()
+        rest = source[after:]
+        if before == 0 or source[before - 1] == "\n":
+            rest = rest.lstrip(" ")
+        source = source[:before] + rest
+
+
+def plain_markdown(
+    source: str, glued: dict, book, figures=None, chapter: str = ""
+) -> str:
+    """A chapter's markdown with the book-only markup turned into plain markdown: glued values
+    written in, included source copied, exercise directives as headings, cross-references as
+    links or plain words, directives as plain blocks, no pointer to a hidden solution."""
+    book = book if isinstance(book, _Book) else _Book(Path(book))
 
     def include(match):
-        path = (book / match.group(1)).resolve()
-        return f"```python\n{_included_source(path, match.group(2))}\n```"
+        path = (book.folder / match.group(1)).resolve()
+        options = dict(
+            re.findall(r"^:([\w-]+):[ \t]*(.*)$", match.group(2), re.M)
+        )
+        if "pyobject" in options:
+            code = _included_source(path, options["pyobject"].strip())
+        else:
+            code = path.read_text().rstrip("\n")
+        if "code-only" in options:
+            code = without_docstring(code)
+        return f"```python\n{code}\n```"
 
     source = re.sub(
-        r"```\{literalinclude\}\s*(\S+)\s*\n:pyobject:\s*(\w+)\s*\n```",
+        r"^```\{literalinclude\}[ \t]*(\S+)[ \t]*\n((?::[\w-]+:.*\n)*)```",
         include,
         source,
+        flags=re.M,
     )
     if "```{exercise}" in source:
         title = (
@@ -184,15 +438,35 @@ def plain_markdown(source: str, glued: dict, book: Path) -> str:
             .strip()
         )
         source = f"### Exercise: {title}\n\n{body}"
-    return source
+    source = re.sub(r"^\s*\([\w:.-]+\)=\s*\n", "", source, flags=re.M)
+    source = _directives(source)
+    source = _roles(source, glued, book, figures, chapter)
+    return drop_solution_pointers(source)
 
 
-def student_notebook(chapter, book=None):
-    """The student version of a chapter: stubs for solutions, checks kept, no outputs."""
+def _labelled_outputs(cells) -> dict:
+    """Where each labelled figure (myst-nb ``figure.name`` metadata) of a chapter is, by the
+    index of its cell."""
+    found = {}
+    for index, cell in enumerate(cells):
+        figure = (
+            cell.get("metadata", {}).get("mystnb", {}).get("figure", {})
+        )
+        if figure.get("name"):
+            found[figure["name"]] = index
+    return found
+
+
+def student_notebook(
+    chapter, book=None, *, mode=None, note: str = "", bundled=None
+):
+    """The student version of a chapter: stubs for solutions, checks kept, no outputs, plain
+    markdown, and a first cell that says how it is graded (``mode``: "fractional",
+    "all-or-nothing", or None to say both; ``note``: the instructor's own words)."""
     import nbformat
 
     nb = copy.deepcopy(read(chapter))
-    book = (
+    folder = (
         Path(book)
         if book
         else (
@@ -201,14 +475,18 @@ def student_notebook(chapter, book=None):
             else Path("book")
         )
     )
+    context = _Book(folder, bundled)
+    name = Path(chapter).name if isinstance(chapter, (str, Path)) else ""
     by_solution = {e.solution: e for e in exercises(nb)}
     glued = glued_values(nb)
+    figures = _labelled_outputs(nb.cells)
+    written = any("written-answer" in tags(c) for c in nb.cells)
     cells = [
         nbformat.v4.new_markdown_cell(
-            HOW_IT_IS_GRADED, id="how-it-is-graded"
+            grading_note(mode, note, written), id="how-it-is-graded"
         )
     ]
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         cell_tags = tags(cell)
         if "solution-start" in cell_tags or "solution-end" in cell_tags:
             continue
@@ -218,7 +496,13 @@ def student_notebook(chapter, book=None):
             )
             cell.metadata["tags"] = ["answer"]
         elif cell.cell_type == "markdown":
-            cell.source = plain_markdown(cell.source, glued, book)
+            where = {
+                label: "below" if at > index else "above"
+                for label, at in figures.items()
+            }
+            cell.source = plain_markdown(
+                cell.source, glued, context, where, name
+            )
         elif cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
             cell.metadata.pop("execution", None)
@@ -227,27 +511,38 @@ def student_notebook(chapter, book=None):
     return nb
 
 
-def assign(book="book", out="dist/student") -> list:
+def assign(
+    book="book", out="dist/student", *, mode=None, note: str = ""
+) -> list:
     """Write the student notebook of every chapter with exercises; return their paths."""
     import nbformat
 
     book = Path(book)
     if not book.is_dir():
         raise FileNotFoundError(f"no folder of chapters at {book}")
+    chapters = [c for c in sorted(book.glob("*.ipynb")) if exercises(c)]
     written = []
     Path(out).mkdir(parents=True, exist_ok=True)
-    for chapter in sorted(book.glob("*.ipynb")):
-        if exercises(chapter):
-            target = Path(out) / chapter.name
-            nbformat.write(student_notebook(chapter, book), str(target))
-            written.append(target)
+    for chapter in chapters:
+        target = Path(out) / chapter.name
+        student = student_notebook(
+            chapter, book, mode=mode, note=note, bundled=chapters
+        )
+        nbformat.write(student, str(target))
+        written.append(target)
     return written
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="ce-assign",
-        description="Write student notebooks: solutions removed, self-checks kept.",
+        description=(
+            "Hand out the course without its solutions. `ce-assign [BOOK] "
+            "[OUT]` writes the student bundle (student notebooks, a wheel of "
+            "ce_lessons, requirements.txt, README.md); --site builds the "
+            "website without solutions; --gradescope writes a Gradescope "
+            "autograder zip for one chapter."
+        ),
     )
     parser.add_argument(
         "book",
@@ -259,21 +554,99 @@ def main(argv=None):
         "out",
         nargs="?",
         default="dist/student",
-        help="where to write (default: dist/student)",
+        help="where to write the student bundle (default: dist/student)",
+    )
+    parser.add_argument(
+        "--grading",
+        choices=["fractional", "all-or-nothing"],
+        default=None,
+        help=(
+            "how cases become points, stated in every student notebook "
+            "(and passed to the Gradescope grader); without it the notebooks "
+            "describe both and tell students to ask"
+        ),
+    )
+    parser.add_argument(
+        "--grading-note",
+        default="",
+        metavar="TEXT",
+        help="your own words, appended to each notebook's grading note",
+    )
+    parser.add_argument(
+        "--notebooks-only",
+        action="store_true",
+        help="write only the student notebooks (no wheel, no README)",
+    )
+    parser.add_argument(
+        "--site",
+        metavar="DIR",
+        help=(
+            "build the website without solutions into DIR (jupyter-book, "
+            "offline) instead of the bundle"
+        ),
+    )
+    parser.add_argument(
+        "--gradescope",
+        nargs=2,
+        metavar=("CHAPTER.ipynb", "ZIP"),
+        help="write a Gradescope autograder zip for CHAPTER instead",
+    )
+    parser.add_argument(
+        "--hidden-seed",
+        metavar="FILE",
+        help=(
+            "with --gradescope: the instructor's hidden-case seed file to "
+            "ship in the zip (default: a new random seed, written next to "
+            "the zip)"
+        ),
     )
     args = parser.parse_args(argv)
     try:
-        written = assign(args.book, args.out)
-    except FileNotFoundError as error:
+        if args.site:
+            from .website import build_site
+
+            index = build_site(args.book, args.site)
+            print(f"built the website without solutions: {index}")
+            return 0
+        if args.gradescope:
+            from .gradescope_zip import write_autograder
+
+            chapter, zip_path = args.gradescope
+            written = write_autograder(
+                chapter,
+                zip_path,
+                mode=args.grading,
+                seed_file=args.hidden_seed,
+            )
+            print(f"wrote {written}")
+            return 0
+        if args.notebooks_only:
+            written = assign(
+                args.book,
+                args.out,
+                mode=args.grading,
+                note=args.grading_note,
+            )
+        else:
+            from .bundle import write_bundle
+
+            written = write_bundle(
+                args.book,
+                args.out,
+                mode=args.grading,
+                note=args.grading_note,
+            )
+    except (FileNotFoundError, ValueError) as error:
         parser.exit(2, f"ce-assign: {error}\n")
+    except RuntimeError as error:
+        parser.exit(1, f"ce-assign: {error}\n")
     if not written:
         parser.exit(
             1, f"ce-assign: no chapter with exercises in {args.book}\n"
         )
     for path in written:
-        print(
-            f"wrote {path} ({len(exercises(Path(args.book) / path.name))} exercises)"
-        )
+        print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":

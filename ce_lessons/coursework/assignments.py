@@ -457,6 +457,27 @@ def _labelled_outputs(cells) -> dict:
     return found
 
 
+GLUE_IMPORT = re.compile(r"^([ \t]*)from myst_nb import glue[ \t]*$", re.M)
+GLUE_STAND_IN = (
+    "def glue(name, value, display=True):\n"
+    '    """The website writes this value into its text; here: nothing."""'
+)
+
+
+def without_glue(source: str) -> str:
+    """A code cell that needs no ``myst_nb``: its ``glue`` import (the book's way to write
+    computed numbers into the text, which the student notebook already has written in)
+    becomes a stand-in that does nothing, so students need not install the book's tools."""
+
+    def stand_in(match):
+        indent = match.group(1)
+        return "\n".join(
+            indent + line for line in GLUE_STAND_IN.splitlines()
+        )
+
+    return GLUE_IMPORT.sub(stand_in, source)
+
+
 def student_notebook(
     chapter, book=None, *, mode=None, note: str = "", bundled=None
 ):
@@ -506,6 +527,13 @@ def student_notebook(
         elif cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
             cell.metadata.pop("execution", None)
+            cell.source = without_glue(cell.source)
+            if (
+                "remove-cell" in cell_tags
+            ):  # the book hides it; so does Jupyter
+                cell.metadata.setdefault("jupyter", {})["source_hidden"] = (
+                    True
+                )
         cells.append(cell)
     nb.cells = cells
     return nb
@@ -609,7 +637,7 @@ def main(argv=None):
             print(f"built the website without solutions: {index}")
             return 0
         if args.gradescope:
-            from .gradescope_zip import write_autograder
+            from .gradescope_zip import seed_kept_for, write_autograder
 
             chapter, zip_path = args.gradescope
             written = write_autograder(
@@ -619,6 +647,11 @@ def main(argv=None):
                 seed_file=args.hidden_seed,
             )
             print(f"wrote {written}")
+            if not args.hidden_seed:
+                print(
+                    f"wrote {seed_kept_for(written)}: the seed of the hidden "
+                    "cases; keep it secret (ce-grade can use it too)"
+                )
             return 0
         if args.notebooks_only:
             written = assign(

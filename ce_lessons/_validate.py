@@ -7,7 +7,8 @@ something meaningless gets a ``ValueError`` or ``TypeError`` that says so, never
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -71,6 +72,20 @@ def as_class_indices(value, name: str) -> np.ndarray:
             f"({_short(array)}). Class probabilities must have the same shape as the input."
         )
     return array.astype(np.int64)
+
+
+def check_dims(dim, ndim: int, name: str = "dim"):
+    """``dim`` (an int or a tuple of distinct ints) as non-negative axes."""
+    if not isinstance(dim, (tuple, list)):
+        return check_dim(dim, ndim, name)
+    if not dim:
+        raise ValueError(
+            f"{name} must name at least one dimension; got {dim!r}"
+        )
+    axes = tuple(check_dim(d, ndim, name) for d in dim)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{name}={dim!r} names a dimension more than once")
+    return axes
 
 
 def check_dim(dim: int, ndim: int, name: str = "dim") -> int:
@@ -143,32 +158,19 @@ def check_class_weight(weight, n_classes: int) -> np.ndarray:
     return w
 
 
-@dataclass(frozen=True)
-class ClassificationArgs:
-    """The checked arguments of ``cross_entropy`` / ``nll_loss`` and their gradients.
+class Classification(NamedTuple):
+    """The checked arguments of ``cross_entropy``, ``nll_loss`` and their gradients.
 
-    ``target`` holds int64 class indices, or float64 probabilities with the shape of ``input``
-    when ``probability_target`` is true. ``class_dim`` is 0 for an unbatched (C,) input, else 1.
+    ``x`` holds float64 logits (or log-probabilities) with the classes along ``dim`` (0 for an
+    unbatched (C,) input, else 1); ``y`` holds int64 class indices, or float64 class
+    probabilities of ``x``'s shape when ``soft``; ``w`` is the (C,) class weight.
     """
 
-    input: np.ndarray
-    target: np.ndarray
-    weight: np.ndarray
-    ignore_index: int
-    reduction: str
-    label_smoothing: float
-    probability_target: bool
-    class_dim: int
-
-    @property
-    def n_classes(self) -> int:
-        return self.input.shape[self.class_dim]
-
-    def class_shape(self, vector: np.ndarray) -> np.ndarray:
-        """A (C,) vector reshaped to broadcast along the class dimension of ``input``."""
-        shape = [1] * self.input.ndim
-        shape[self.class_dim] = -1
-        return vector.reshape(shape)
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+    dim: int
+    soft: bool
 
 
 def check_classification(
@@ -179,7 +181,7 @@ def check_classification(
     reduction="mean",
     label_smoothing=0.0,
     allow_probability_target=True,
-) -> ClassificationArgs:
+) -> Classification:
     """Check the arguments of a classification loss exactly as torch reads them.
 
     Shapes: input (C,), (N, C) or (N, C, d1, ..., dK). A target of the same shape as the input
@@ -187,33 +189,24 @@ def check_classification(
     (N, d1, ..., dK).
     """
     x = as_float(input, "input")
-    reduction = check_reduction(reduction)
-    label_smoothing = check_label_smoothing(label_smoothing)
-    ignore_index = check_ignore_index(ignore_index)
+    check_reduction(reduction)
+    check_label_smoothing(label_smoothing)
+    check_ignore_index(ignore_index)
     if x.ndim == 0:
         raise ValueError(
             "input must have shape (C,), (N, C) or (N, C, d1, ..., dK); got a scalar"
         )
-    class_dim = 0 if x.ndim == 1 else 1
-    n_classes = x.shape[class_dim]
+    dim = 0 if x.ndim == 1 else 1
+    n_classes = x.shape[dim]
     if n_classes == 0:
         raise ValueError(
-            f"input has an empty class dimension (dim {class_dim} of shape {x.shape}); expected C >= 1"
+            f"input has an empty class dimension (dim {dim} of shape {x.shape}); expected C >= 1"
         )
     w = check_class_weight(weight, n_classes)
     raw = to_numpy(target, "target")
     if raw.shape == x.shape and allow_probability_target:
-        t = _check_probability_target(raw, ignore_index, class_dim)
-        return ClassificationArgs(
-            x,
-            t,
-            w,
-            ignore_index,
-            reduction,
-            label_smoothing,
-            True,
-            class_dim,
-        )
+        y = _check_probability_target(raw, ignore_index, dim)
+        return Classification(x, y, w, dim, True)
     if (
         allow_probability_target
         and raw.dtype.kind == "f"
@@ -223,13 +216,11 @@ def check_classification(
             f"target has shape {raw.shape} and floating dtype, so it reads as class probabilities, "
             f"which need the input's shape {x.shape}"
         )
-    t = as_class_indices(raw, "target")
+    y = as_class_indices(raw, "target")
     _check_class_target(
-        t, x.shape, class_dim, ignore_index, allow_probability_target
+        y, x.shape, dim, ignore_index, allow_probability_target
     )
-    return ClassificationArgs(
-        x, t, w, ignore_index, reduction, label_smoothing, False, class_dim
-    )
+    return Classification(x, y, w, dim, False)
 
 
 def _check_probability_target(
@@ -293,15 +284,14 @@ def _check_class_target(
         )
 
 
-@dataclass(frozen=True)
-class BinaryArgs:
-    """The checked arguments of the binary losses: input and target of one shape."""
+class Binary(NamedTuple):
+    """The checked arguments of the binary losses: input ``x`` and target ``y`` of one shape,
+    ``w`` and ``pos_weight`` broadcastable to it (1 when not given)."""
 
-    input: np.ndarray
-    target: np.ndarray
-    weight: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
     pos_weight: np.ndarray
-    reduction: str
 
 
 def check_binary(
@@ -311,24 +301,24 @@ def check_binary(
     reduction="mean",
     pos_weight=None,
     input_is_probability=False,
-):
+) -> Binary:
     """Check the arguments of ``binary_cross_entropy`` (probabilities) or its ``_with_logits`` form."""
     x = as_float(input, "input")
-    t = as_float(target, "target")
-    reduction = check_reduction(reduction)
-    if t.shape != x.shape:
+    y = as_float(target, "target")
+    check_reduction(reduction)
+    if y.shape != x.shape:
         raise ValueError(
-            f"target must have the shape of input {x.shape}; got shape {t.shape}"
+            f"target must have the shape of input {x.shape}; got shape {y.shape}"
         )
     if input_is_probability:
         check_in_unit_interval(
             x,
             "input (probabilities; pass logits to binary_cross_entropy_with_logits)",
         )
-    check_in_unit_interval(t, "target")
+    check_in_unit_interval(y, "target")
     w = _check_broadcastable(weight, x.shape, "weight")
     pw = _check_broadcastable(pos_weight, x.shape, "pos_weight")
-    return BinaryArgs(x, t, w, pw, reduction)
+    return Binary(x, y, w, pw)
 
 
 def _check_broadcastable(value, shape, name: str) -> np.ndarray:
@@ -348,3 +338,31 @@ def _check_broadcastable(value, shape, name: str) -> np.ndarray:
             f"{name} must be finite and non-negative; got {_short(v)}"
         )
     return v
+
+
+def keyword_options(*positional: str):
+    """Make a loss's options keyword-only, with a message that says why.
+
+    torch.nn.functional keeps deprecated arguments in its positional order: the 4th
+    positional argument of ``cross_entropy``, ``nll_loss`` and the binary losses is
+    ``size_average``. A positional option here would silently mean something else there.
+    """
+
+    def decorate(function):
+        @functools.wraps(function)
+        def checked(*args, **kwargs):
+            if len(args) > len(positional):
+                name = function.__name__
+                raise TypeError(
+                    f"{name}() takes {len(positional)} positional arguments "
+                    f"({', '.join(positional)}) but {len(args)} were given; pass "
+                    f"the options by keyword (e.g. reduction='sum'). In "
+                    f"torch.nn.functional the next positional slot holds the "
+                    f"deprecated size_average, so a positional option would mean "
+                    f"something else in torch."
+                )
+            return function(*args, **kwargs)
+
+        return checked
+
+    return decorate

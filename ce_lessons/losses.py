@@ -5,22 +5,31 @@ Same names, arguments, defaults, shapes and results as
 log p = log_softmax(x), class-index targets y_n, class probability targets
 q_{n,c}, per-class weights w_c, label smoothing ε, C classes; n runs over
 the batch and every spatial position d1, ..., dK.
+
+Each loss checks its arguments once (``_validate``), then reads top to
+bottom: log-softmax, pick the target's entry, weight, reduce. The options
+after ``weight`` are keyword-only: torch's positional order holds deprecated
+arguments there (``size_average`` is its 4th).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._validate import check_binary, check_classification
+from ._validate import check_binary, check_classification, keyword_options
 from .probabilities import log_sigmoid, log_softmax
 
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "nll_loss",
+]
 
-def reduce(losses, reduction, denominator):
-    """Apply ``reduction`` to per-element ``losses``: 'none' keeps them,
-    'sum' adds them up and
-    'mean' divides that sum by ``denominator`` (NaN when it is 0, as in
-    torch).
-    """
+
+def _reduce(losses, reduction, denominator):
+    """'none' keeps the per-element ``losses``, 'sum' adds them up, 'mean'
+    divides that sum by ``denominator`` (NaN when it is 0, as in torch)."""
     if reduction == "none":
         return np.asarray(losses)
     total = float(np.sum(losses))
@@ -29,30 +38,28 @@ def reduce(losses, reduction, denominator):
     return total / float(denominator) if denominator != 0 else float("nan")
 
 
-def target_mask(args):
-    """True where a class-index target counts, False where it is ignored."""
-    return args.target != args.ignore_index
+def _pick(values, y, kept, dim):
+    """values[n, y_n] along the class dimension ``dim``; 0 where not kept."""
+    safe = np.expand_dims(np.where(kept, y, 0), dim)
+    picked = np.take_along_axis(values, safe, axis=dim)
+    return np.where(kept, np.squeeze(picked, axis=dim), 0.0)
 
 
-def target_weight(args):
-    """w_{y_n} per target, 0 where ignored: what a 'mean' divides by."""
-    mask = target_mask(args)
-    return np.where(mask, args.weight[np.where(mask, args.target, 0)], 0.0)
+def _target_weights(w, y, kept):
+    """w_{y_n} for each target, 0 where ignored: what a 'mean' divides by."""
+    return np.where(kept, w[np.where(kept, y, 0)], 0.0)
 
 
-def gather(values, args):
-    """values[n, y_n] along the class dimension (0 where ignored)."""
-    safe = np.where(target_mask(args), args.target, 0)
-    picked = np.take_along_axis(
-        values, np.expand_dims(safe, args.class_dim), axis=args.class_dim
-    )
-    return np.where(
-        target_mask(args), np.squeeze(picked, axis=args.class_dim), 0.0
-    )
+def _per_class(w, dim, ndim):
+    """The (C,) vector ``w`` shaped to broadcast along dimension ``dim``."""
+    shape = [1] * ndim
+    shape[dim] = -1
+    return w.reshape(shape)
 
 
+@keyword_options("input", "target", "weight")
 def nll_loss(
-    input, target, weight=None, ignore_index=-100, reduction="mean"
+    input, target, weight=None, *, ignore_index=-100, reduction="mean"
 ):
     r"""Negative log-likelihood: pick each target's entry, negate, weight.
 
@@ -64,16 +71,17 @@ def nll_loss(
 
     ``input`` should hold log-probabilities (the output of ``log_softmax``),
     but, exactly like torch, ``nll_loss`` does not check: it gathers and
-    negates whatever it is given.
+    negates whatever it is given. Probability targets are refused, as in
+    torch: only ``cross_entropy`` takes them.
 
     Shapes: input (C,), (N, C) or (N, C, d1, ..., dK); target (), (N,) or
     (N, d1, ..., dK) of integer class indices; the result is a float, or has
-    the target's shape for 'none'.
+    the target's shape for 'none'. Chapter 2 explains this.
 
     >>> round(nll_loss([[-0.1, -2.4], [-1.2, -0.4]], [0, 1]), 4)
     0.25
     """
-    args = check_classification(
+    x, y, w, dim, _ = check_classification(
         input,
         target,
         weight,
@@ -81,14 +89,18 @@ def nll_loss(
         reduction,
         allow_probability_target=False,
     )
-    losses = -target_weight(args) * gather(args.input, args)
-    return reduce(losses, args.reduction, np.sum(target_weight(args)))
+    kept = y != ignore_index
+    w_y = _target_weights(w, y, kept)
+    losses = -w_y * _pick(x, y, kept, dim)
+    return _reduce(losses, reduction, np.sum(w_y))
 
 
+@keyword_options("input", "target", "weight")
 def cross_entropy(
     input,
     target,
     weight=None,
+    *,
     ignore_index=-100,
     reduction="mean",
     label_smoothing=0.0,
@@ -105,7 +117,8 @@ def cross_entropy(
 
     and ``mean`` divides the sum of ℓ_n by Σ_n w_{y_n} over the targets that
     are not ``ignore_index`` (NaN if every target is ignored). Ignored
-    targets contribute 0.
+    targets contribute 0. With ε = 0 this is exactly
+    ``nll_loss(log_softmax(x))``; with ε > 0 the second term is added.
 
     Probability targets q_{n,c} (same shape as ``input``), smoothed to (1−ε)
     q + ε/C:
@@ -118,42 +131,38 @@ def cross_entropy(
     ``input`` holds logits, NOT probabilities: the softmax is applied
     inside. Shapes: input (C,), (N, C) or (N, C, d1, ..., dK) with the
     classes in dim 1 (dim 0 when unbatched); target (), (N,) or (N, d1, ...,
-    dK) of class indices, or input's shape for probabilities.
+    dK) of class indices, or input's shape for probabilities. Chapters 2
+    and 5 explain this.
 
     Stricter than torch: probability targets must lie in [0, 1] and sum to 1
     over the classes, ``weight`` must be non-negative, and ``ignore_index``
-    cannot be set with probability targets (torch allows any negative value
-    there and ignores it).
+    cannot be set with probability targets (torch raises for a non-negative
+    value there and silently accepts a negative one).
 
     >>> round(cross_entropy([[2.0, 1.0, 0.1]], [0]), 4)  # -log 0.659
     0.417
     """
-    args = check_classification(
+    x, y, w, dim, soft = check_classification(
         input, target, weight, ignore_index, reduction, label_smoothing
     )
-    log_p = log_softmax(args.input, dim=args.class_dim)
-    if args.probability_target:
-        return _cross_entropy_probabilities(log_p, args)
-    w_y = target_weight(args)
-    nll = reduce(-w_y * gather(log_p, args), args.reduction, np.sum(w_y))
-    eps = args.label_smoothing
-    if eps == 0.0:
-        return nll
-    w = args.class_shape(args.weight)
-    smooth = -np.sum(w * log_p, axis=args.class_dim)
-    smooth = np.where(target_mask(args), smooth, 0.0)  # ignored: 0
-    smooth = reduce(smooth, args.reduction, np.sum(w_y))
-    return (1.0 - eps) * nll + (eps / args.n_classes) * smooth
+    eps, n_classes = label_smoothing, x.shape[dim]
+    log_p = log_softmax(x, dim=dim)
+    if soft:
+        q = (1.0 - eps) * y + eps / n_classes
+        losses = -np.sum(_per_class(w, dim, x.ndim) * q * log_p, axis=dim)
+        return _reduce(losses, reduction, losses.size)
+    kept = y != ignore_index
+    w_y = _target_weights(w, y, kept)
+    losses = -w_y * _pick(log_p, y, kept, dim)
+    if eps:
+        uniform = -np.sum(_per_class(w, dim, x.ndim) * log_p, axis=dim)
+        uniform = np.where(kept, uniform, 0.0)  # an ignored row adds 0
+        losses = (1.0 - eps) * losses + eps / n_classes * uniform
+    return _reduce(losses, reduction, np.sum(w_y))
 
 
-def _cross_entropy_probabilities(log_p, args):
-    eps, w = args.label_smoothing, args.class_shape(args.weight)
-    q = (1.0 - eps) * args.target + eps / args.n_classes
-    losses = -np.sum(w * q * log_p, axis=args.class_dim)
-    return reduce(losses, args.reduction, losses.size)
-
-
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+@keyword_options("input", "target", "weight")
+def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
     r"""Binary cross-entropy of probabilities p and targets y, elementwise.
 
     .. math::
@@ -164,29 +173,36 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     finite loss instead of ``inf``. ``mean`` is the plain average over all
     elements (``weight`` does not divide).
 
+    The gradient is where this loss breaks on sigmoid outputs: torch's
+    backward is w (p − y) / max(p(1 − p), 1e-12) (see
+    ``binary_cross_entropy_grad``), so through p = σ(x) it collapses once
+    p(1 − p) < 1e-12, at |x| ≈ 27.6, while the loss value is still right.
+    Pass logits to ``binary_cross_entropy_with_logits`` instead. Chapter 4
+    explains this.
+
     Shapes: input, target of any one shape; ``weight`` broadcastable to it.
 
     >>> round(binary_cross_entropy([0.9, 0.2], [1.0, 0.0]), 4)
     0.1643
     """
-    args = check_binary(
+    p, y, w, _ = check_binary(
         input, target, weight, reduction, input_is_probability=True
     )
-    p, y = args.input, args.target
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), -100.0)
         log_1mp = np.maximum(np.log1p(-p), -100.0)
-    losses = -args.weight * (y * log_p + (1.0 - y) * log_1mp)
-    return reduce(losses, args.reduction, losses.size)
+    losses = -w * (y * log_p + (1.0 - y) * log_1mp)
+    return _reduce(losses, reduction, losses.size)
 
 
+@keyword_options("input", "target", "weight")
 def binary_cross_entropy_with_logits(
-    input, target, weight=None, reduction="mean", pos_weight=None
+    input, target, weight=None, *, reduction="mean", pos_weight=None
 ):
     r"""Binary cross-entropy of logits x (σ applied inside), always stable.
 
-    With pos_weight a (weight of the positive term) and log(1 − σ(x)) = log
-    σ(x) − x:
+    With a = ``pos_weight`` (the weight of the positive term) and
+    log(1 − σ(x)) = log σ(x) − x:
 
     .. math::
         \ell = -w \bigl[a\, y \log\sigma(x)
@@ -197,14 +213,11 @@ def binary_cross_entropy_with_logits(
 
     Shapes: input, target of any one shape; ``weight`` and ``pos_weight``
     broadcastable to it (``pos_weight`` usually has one entry per class,
-    along the last dimension).
+    along the last dimension). Chapter 4 explains this.
 
     >>> round(binary_cross_entropy_with_logits([2.0, -1.0], [1.0, 0.0]), 4)
     0.2201
     """
-    args = check_binary(input, target, weight, reduction, pos_weight)
-    x, y, a = args.input, args.target, args.pos_weight
-    losses = args.weight * (
-        (1.0 - y) * x - (1.0 + (a - 1.0) * y) * log_sigmoid(x)
-    )
-    return reduce(losses, args.reduction, losses.size)
+    x, y, w, a = check_binary(input, target, weight, reduction, pos_weight)
+    losses = w * ((1.0 - y) * x - (1.0 + (a - 1.0) * y) * log_sigmoid(x))
+    return _reduce(losses, reduction, losses.size)

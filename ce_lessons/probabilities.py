@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_class_indices, as_float, check_dim
+from ._validate import as_class_indices, as_float, check_dim, check_dims
+
+__all__ = [
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
+    "one_hot",
+    "sigmoid",
+    "softmax",
+]
 
 
-def max_shift(x, dim):
+def _max_shift(x, dim):
     """m = max_c x_c along ``dim``, kept as a size-1 axis; 0 where m is ±inf.
 
     Subtracting m makes every exponent at most 0. An infinite m is not
@@ -24,7 +33,7 @@ def max_shift(x, dim):
 
 
 def logsumexp(input, dim, keepdim=False):
-    r"""log Σ_c exp(x_c) along ``dim``, computed without overflow.
+    r"""log Σ_c exp(x_c) along ``dim`` (an int or a tuple), without overflow.
 
     .. math::
         \operatorname{logsumexp}(x) = m + \log \sum_c e^{x_c - m},
@@ -35,14 +44,18 @@ def logsumexp(input, dim, keepdim=False):
     subtracted (that would give ``inf - inf``).
 
     Shapes: ``input`` of any shape; the result drops ``dim`` (keeps it with
-    size 1 if ``keepdim``).
+    size 1 if ``keepdim``). A scalar input is its own logsumexp.
 
     >>> float(logsumexp([1000.0, 1000.0], dim=0))  # naive: inf
     1000.6931471805599
+    >>> float(logsumexp([[0.0, 0.0], [0.0, 0.0]], dim=(0, 1)))  # log 4
+    1.3862943611198906
     """
     x = as_float(input, "input")
-    dim = check_dim(dim, x.ndim)
-    m = max_shift(x, dim)
+    dim = check_dims(dim, x.ndim)
+    if x.ndim == 0:  # as torch: logsumexp of one number is the number
+        return x.copy()
+    m = _max_shift(x, dim)
     # log(0) = -inf when every logit is -inf, as in torch
     with np.errstate(divide="ignore"):
         out = m + np.log(np.sum(np.exp(x - m), axis=dim, keepdims=True))
@@ -66,7 +79,7 @@ def log_softmax(input, dim):
     """
     x = as_float(input, "input")
     dim = check_dim(dim, x.ndim)
-    z = x - max_shift(x, dim)
+    z = x - _max_shift(x, dim)
     with np.errstate(divide="ignore"):
         return z - np.log(np.sum(np.exp(z), axis=dim, keepdims=True))
 
@@ -90,7 +103,7 @@ def softmax(input, dim):
     """
     x = as_float(input, "input")
     dim = check_dim(dim, x.ndim)
-    e = np.exp(x - max_shift(x, dim))
+    e = np.exp(x - _max_shift(x, dim))
     return e / np.sum(e, axis=dim, keepdims=True)
 
 

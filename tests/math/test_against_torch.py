@@ -319,3 +319,16 @@ def test_none_reduction_of_an_unbatched_input_is_a_0d_numpy_array():
         ce.cross_entropy([0.5, 1.0], [0.25, 0.75], reduction="none"),
     ):
         assert isinstance(loss, np.ndarray) and loss.shape == ()
+
+
+@given(logits_of_1_to_4_dims, st.booleans())
+def test_logsumexp_over_a_tuple_of_dims_matches_torch(x, keepdim):
+    dims = tuple(range(x.ndim))[::2] or (0,)
+    assert_matches(
+        ce.logsumexp(x, dims, keepdim=keepdim),
+        torch.logsumexp(t64(x), dims, keepdim=keepdim),
+    )
+
+
+def test_logsumexp_of_a_scalar_is_the_scalar_like_torch():
+    assert_matches(ce.logsumexp(3.0, 0), torch.logsumexp(t64(3.0), 0))

@@ -262,3 +262,44 @@ def test_refused_with_a_message_naming_the_argument_and_the_bad_value(
     if torch_call is not None:
         with pytest.raises(TORCH_ERRORS):
             torch_call()
+
+
+# --- options are keyword-only: torch's 4th positional argument is the deprecated size_average --
+
+POSITIONAL_OPTION_CALLS = {
+    "cross_entropy": lambda: ce.cross_entropy(X, [0, 1], None, 0),
+    "nll_loss": lambda: ce.nll_loss(X, [0, 1], None, 0),
+    "binary_cross_entropy": lambda: ce.binary_cross_entropy(
+        UNIFORM, UNIFORM, None, "sum"
+    ),
+    "binary_cross_entropy_with_logits": lambda: (
+        ce.binary_cross_entropy_with_logits(X, UNIFORM, None, "sum")
+    ),
+    "cross_entropy_grad": lambda: ce.cross_entropy_grad(X, [0, 1], None, 0),
+    "binary_cross_entropy_grad": lambda: ce.binary_cross_entropy_grad(
+        UNIFORM, UNIFORM, None, "sum"
+    ),
+    "binary_cross_entropy_with_logits_grad": lambda: (
+        ce.binary_cross_entropy_with_logits_grad(X, UNIFORM, None, "sum")
+    ),
+}
+
+
+@pytest.mark.parametrize("name", POSITIONAL_OPTION_CALLS)
+def test_an_option_passed_by_position_is_refused_with_the_reason(name):
+    """ce.cross_entropy(x, y, None, 0) would mean ignore_index=0 here but
+    size_average=0 in torch: a different number with no error. Refuse it."""
+    with pytest.raises(TypeError) as error:
+        POSITIONAL_OPTION_CALLS[name]()
+    message = str(error.value)
+    assert message.startswith(
+        f"{name}() takes 3 positional arguments (input, target, weight) "
+        "but 4 were given"
+    )
+    assert "by keyword" in message and "size_average" in message
+
+
+def test_the_same_option_by_keyword_is_accepted():
+    assert ce.cross_entropy(
+        X, [0, 1], None, ignore_index=0
+    ) == pytest.approx(np.log(3))

@@ -319,3 +319,32 @@ def test_finite_difference_grad_keeps_shape_and_does_not_modify_its_input():
     )
     np.testing.assert_array_equal(x, before)
     np.testing.assert_allclose(grad, [[0.0, 5.0, 0.0]], atol=1e-9)
+
+
+@given(binary_cases(logits=False, pos_weight=False))
+def test_binary_cross_entropy_grad_matches_autograd_including_the_cap(case):
+    """torch's backward divides by max(p(1 - p), 1e-12): ours does the same,
+    also at p = 0 and p = 1, where the exact derivative is infinite."""
+    _, expected = torch_grad(
+        F.binary_cross_entropy,
+        case.input,
+        t64(case.target),
+        **case.torch_options(),
+    )
+    ours = ce.binary_cross_entropy_grad(
+        case.input, case.target, **case.options
+    )
+    assert_matches(ours, expected, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+
+
+def test_bce_gradient_through_a_sigmoid_collapses_past_the_cap():
+    """Chained through p = sigmoid(x), the capped gradient is p - y while
+    p(1 - p) > 1e-12 and collapses beyond |x| of about 27.6 (y = 1, x < 0)."""
+    x = np.array([-20.0, -28.0, -40.0])
+    p = ce.sigmoid(x)
+    through_sigmoid = ce.binary_cross_entropy_grad(
+        p, np.ones(3), reduction="none"
+    ) * (p * (1 - p))
+    assert through_sigmoid[0] == pytest.approx(p[0] - 1.0, rel=1e-9)
+    assert -0.75 < through_sigmoid[1] < -0.6  # already capped at x = -28
+    assert abs(through_sigmoid[2]) < 1e-5  # the exact gradient is -1

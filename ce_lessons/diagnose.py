@@ -483,18 +483,31 @@ def _check_target_not_int64(call):
     )
 
 
-def _check_uint8_target_k_dim(call):
+def _check_uint8_target(call):
     if not _classification(call) or call.t_dtype != "uint8":
         return None
-    if call.x.ndim <= 2 or call.t.shape == call.x.shape:
+    if call.t.shape == call.x.shape:
+        return None
+    smoothing = call.options.get("label_smoothing", 0.0)
+    weighted = call.options.get("weight") is not None
+    if call.x.ndim > 2:
+        why = (
+            f"input has {call.x.ndim} dimensions {_shape(call.x.shape)}: "
+            "uint8 class indices work for (N, C) input only; here torch "
+            "says 'expected scalar type Long but found Byte'."
+        )
+    elif weighted and smoothing > 0 and call.loss == "cross_entropy":
+        why = (
+            "weight and label_smoothing are both set: that path of "
+            "cross_entropy refuses uint8 indices, 'gather(): Expected "
+            "dtype int32/int64 for index'."
+        )
+    else:
         return None
     return Finding(
-        "uint8-target-k-dim",
+        "uint8-target",
         "error",
-        f"target is uint8 and input has {call.x.ndim} dimensions "
-        f"{_shape(call.x.shape)}: uint8 class indices work for (N, C) "
-        "input only; here torch says 'expected scalar type Long but found "
-        "Byte'.",
+        f"target is uint8 and {why}",
         "target.long(), e.g. for a uint8 segmentation mask.",
     )
 
@@ -940,7 +953,7 @@ _CHECKS = (
     _check_target_extra_dim,
     _check_float_class_indices,
     _check_target_not_int64,
-    _check_uint8_target_k_dim,
+    _check_uint8_target,
     _check_class_dim_last,
     _check_class_dim_ambiguous,
     _check_weight_length,

@@ -316,12 +316,21 @@ TRIGGERS = [
         True,
     ),
     (
-        "uint8-target-k-dim",
+        "uint8-target",
         "error",
         "cross_entropy",
         SEG,
         SEG_Y.astype(np.uint8),
         {},
+        True,
+    ),
+    (
+        "uint8-target",
+        "error",
+        "cross_entropy",
+        LOGITS,
+        Y.astype(np.uint8),
+        {"weight": np.ones(3), "label_smoothing": 0.1},
         True,
     ),
     (
@@ -537,7 +546,7 @@ TORCH_MESSAGES = {
     "got Float",
     "target-not-int64": "expected target dtype to be Long or Byte, but got "
     "Int",
-    "uint8-target-k-dim": "expected scalar type Long but found Byte",
+    "uint8-target": "expected scalar type Long but found Byte",
     "class-dim-last": "Expected target size [2, 3], got [2, 5]",
     "labels-one-based": "Target 3 is out of bounds.",
     "void-label": "Target 255 is out of bounds.",

@@ -60,23 +60,33 @@ def finite_difference(fn):
             lambda z: float(np.sum(z**2)),
             np.array([1.0, -2.0, 0.5]),
             lambda z: 2 * z,
+            1e-7,
         ),
         (
             "logsumexp",
             lambda z: float(prob.logsumexp(z, 0)),
             x[0],
             lambda z: prob.softmax(z, 0),
+            5e-6,
         ),
         (
             "cross_entropy of (2, 3) logits",
             lambda z: losses.cross_entropy(z, y),
             x,
             lambda z: gradients.cross_entropy_grad(z, y),
+            5e-6,
         ),
     ]
+    # The tolerance of each case is the error a right answer can have: a
+    # central difference with any step h from 1e-2 to 1e-8 (in float64)
+    # stays below 2e-6 here (O(h²) at large h, rounding ε/h at small h),
+    # and below 3e-8 on the sum of squares, whose third derivative is 0.
+    # A forward difference errs by about h·f''/2, which the sum of squares
+    # shows for every h from 1e-2 to 1e-6 (at h ≈ 1e-8 it is as accurate
+    # as a central one, and nothing can tell them apart).
     cases = [
-        Case(label, (f, z.copy()), exact(z))
-        for label, f, z, exact in functions
+        Case(label, (f, z.copy()), exact(z), rtol=0.0, atol=tol)
+        for label, f, z, exact, tol in functions
     ]
 
     def forward(f, z, h=1e-5):
@@ -105,9 +115,10 @@ def finite_difference(fn):
             forward,
         ),
     ]
-    # tight enough that only a central difference passes, whatever step h it uses
+    # the check's own tolerance only matches a mistake's pattern (a forward
+    # difference of any step looks like the one with h = 1e-5)
     return run_check(
-        "finite_difference", fn, cases, mistakes, rtol=1e-8, atol=1e-10
+        "finite_difference", fn, cases, mistakes, rtol=1e-2, atol=1e-3
     )
 
 

@@ -1,394 +1,750 @@
 """Grading submitted notebooks: ``ce-grade``.
 
-For each submission, in a temporary directory:
+For each file in the folder of submissions:
 
-1. **Run** its code cells top to bottom in a fresh Jupyter kernel (``nbclient``), with a time limit
-   per cell and per notebook, output capped, errors recorded. A cell that kills the kernel or
-   outlives the time limit is left out and the notebook run again, so one bad cell costs only what
-   depends on it. The learner's own self-check calls are not run.
-2. **Export** the functions each exercise's self-check needs, pickled by value (``cloudpickle``).
-3. **Check** each exercise in a separate, clean Python process (isolated mode, empty working
-   directory, its own time limit): the functions are unpickled and the self-check expression
-   **as written in the chapter** is evaluated with a fresh ``ce_lessons``. Whatever the submission
-   did to numpy, ``ce_lessons`` or ``print`` in its kernel stays there.
+1. **Sandbox.** The notebook's code cells run in a fresh bubblewrap sandbox of their own
+   (:mod:`~ce_lessons.coursework.sandbox`): read-only system and course environment, a private
+   empty working directory and ``/tmp``, no network, its own process tree, limits on memory,
+   processes, file size and CPU, and ``--timeout`` for the whole run. Inside, the runner
+   (:mod:`~ce_lessons.coursework.runner`) calls the exercise functions on the public and hidden
+   cases and sends back only what they returned, as strict JSON, through a capped pipe.
+2. **Judge.** Outside, in this process, the chapter's checkers run again and judge those
+   outputs (:mod:`~ce_lessons.coursework.judge`): scores, hints, and a zero for an exercise whose
+   answer called the course's own function for it.
+3. **Journal.** Each result is appended to a journal (JSON lines) the moment it is known, and the
+   CSV is rebuilt from it: a crash or Ctrl-C loses nothing; running again resumes (``--regrade``
+   grades everything again).
 
-Every failure becomes a score of 0 and a reason; no submission can stop the others. This protects
-the grading of a class from accidents and the easy tricks, not your machine from hostile code: the
-students' code runs with your rights (see the README).
+Every file gets a row and a reason, hidden ones included; no CSV cell can start a formula.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import concurrent.futures
 import csv
+import hashlib
+import io
 import json
 import os
-import signal
-import subprocess
+import queue
 import sys
-import tempfile
-from dataclasses import dataclass, field
+import threading
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .assignments import check_names, exercises, tags
+from . import sandbox
+from .assignments import exercises, tags
+from .exchange import hidden_key
+from .judge import judge_exercise
 
-MARK = (
-    "CE_GRADE "  # the prefix of every line a grading child process reports
-)
-MAX_OUTPUT_CHARS = (
-    200_000  # what one cell may print before the rest is dropped
-)
-MAX_RERUNS = 3  # cells that may be left out of one submission
+MAX_NOTEBOOK_BYTES = 20 << 20  # a submission larger than this is not read
+MAX_RERUNS = 3  # cells that may be left out because they ended the process
+DEFAULT_SEED = "ce-lessons"  # used only when the instructor gives none (with a warning)
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Time limits, in seconds, and how an exercise's public cases make its score."""
+    """Time limits, in seconds, and how an exercise's cases make its score."""
 
     cell: int = 30  # one cell of the notebook
-    notebook: int = 300  # one run of the whole notebook
-    check: int = 60  # one exercise's self-check
-    all_or_nothing: bool = (
-        False  # full points only when every public case passes
+    notebook: int = (
+        300  # the whole submission, checks and children included
     )
+    check: int = 60  # one exercise's calls on its cases
+    all_or_nothing: bool = False  # full points only when every case passes
 
 
 @dataclass
 class Grade:
-    """The grade of one submission: points per exercise, the reasons, and the full reports."""
+    """The grade of one file: points per exercise, the reasons, and the full reports."""
 
     submission: str
     scores: dict
-    notes: list = field(default_factory=list)  # short reasons, for the CSV
-    reports: dict = field(
+    notes: list = field(default_factory=list)
+    reports: dict = field(default_factory=dict)
+    written: dict = field(default_factory=dict)
+    student: str = ""
+    graded: bool = True
+    counts: dict = field(
         default_factory=dict
-    )  # each self-check's report, for feedback
+    )  # label: public passed/total, hidden
 
     @property
     def total(self) -> float:
         return round(sum(self.scores.values()), 4)
 
 
-# --- in the children ------------------------------------------------------------------------
+# --- the chapter ----------------------------------------------------------------------------
 
 
-def _report(**fields) -> None:
-    print(MARK + json.dumps(fields), flush=True)
+class ChapterError(ValueError):
+    pass
 
 
-def _execute(notebook: str, cell_timeout: int) -> None:
-    """Child process: run a prepared notebook, reporting each cell as it starts and how it ended."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
+@dataclass
+class Chapter:
+    """A chapter notebook, as the grader needs it: exercises, solutions, written answers."""
 
-    printed = {}
-
-    class CappedClient(NotebookClient):
-        def output(
-            self, outs, msg, display_id, cell_index
-        ):  # keep at most MAX_OUTPUT_CHARS per cell
-            printed[cell_index] = printed.get(cell_index, 0) + len(
-                json.dumps(msg.get("content", {}))
-            )
-            if printed[cell_index] <= MAX_OUTPUT_CHARS:
-                return super().output(outs, msg, display_id, cell_index)
-            return None
-
-    nb = nbformat.read(notebook, as_version=4)
-    client = CappedClient(
-        nb,
-        timeout=cell_timeout,
-        interrupt_on_timeout=True,
-        allow_errors=True,
-        record_timing=False,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(Path(notebook).parent)}},
-        on_cell_start=lambda cell, cell_index: _report(cell=cell_index),
+    path: Path
+    exercises: list
+    cells: list  # the chapter's own code cells, for the reference run
+    written: (
+        list  # [(cell id, exercise label)] of cells tagged written-answer
     )
+    digest: str
+
+    @classmethod
+    def load(cls, path) -> Chapter:
+        import nbformat
+
+        path = Path(path)
+        if not path.is_file():
+            raise ChapterError(f"no chapter notebook at {path}")
+        data = path.read_bytes()
+        try:
+            nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        except Exception as error:
+            raise ChapterError(
+                f"{path} is not a notebook ({type(error).__name__})"
+            ) from None
+        try:
+            found = exercises(nb)
+        except Exception as error:
+            raise ChapterError(
+                f"{path}: its exercise cells cannot be read "
+                f"({type(error).__name__}: {error})"
+            ) from None
+        if not found:
+            raise ChapterError(f"{path} has no exercises to grade")
+        stubs = [e.label for e in found if not _is_solution(e.solution)]
+        if stubs:
+            raise ChapterError(
+                f"{path} looks like a student notebook, not the chapter: "
+                f"exercise {', '.join(stubs)} has no solution. Pass the "
+                "chapter itself (book/chN_….ipynb)"
+            )
+        written, label = [], None
+        for cell in nb.cells:
+            if "exercise" in tags(cell):
+                label = _label(cell.source) or label
+            if "written-answer" in tags(cell):
+                written.append((cell.get("id"), label or "written"))
+        cells = [
+            c.source
+            for c in nb.cells
+            if c.cell_type == "code" and "self-check" not in tags(c)
+        ]
+        return cls(
+            path, found, cells, written, hashlib.sha256(data).hexdigest()
+        )
+
+    @property
+    def written_labels(self) -> list:
+        return list(dict.fromkeys(label for _, label in self.written))
+
+
+def _label(source):
+    for line in source.splitlines():
+        if line.strip().startswith(":label:"):
+            return line.split(":label:", 1)[1].strip()
+    return None
+
+
+def _is_solution(source: str) -> bool:
     try:
-        client.execute()
-    except DeadKernelError:
-        _report(died=True)
-        return
-    for index, cell in enumerate(nb.cells):
-        if printed.get(index, 0) > MAX_OUTPUT_CHARS:
-            _report(
-                note_cell=index, note="printed too much; its output was cut"
-            )
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                _report(
-                    note_cell=index,
-                    note=f"raised {output.get('ename')}: {output.get('evalue', '')}"[
-                        :200
-                    ],
-                )
-    _report(done=True)
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    return bool(functions) and "NotImplementedError" not in source
 
 
-def _check(expression: str, exported: str) -> None:
-    """Child process, clean and isolated: unpickle the learner's functions, run the self-check."""
-    import cloudpickle
-
-    from .. import checks
-
-    env = {"checks": checks}
-    for name in check_names(expression):
-        path = Path(exported, name)
-        if path.with_suffix(".err").exists():
-            _report(
-                score=0.0,
-                summary=f"not graded: {path.with_suffix('.err').read_text()}",
-            )
-            return
-        env[name] = cloudpickle.loads(path.with_suffix(".pkl").read_bytes())
-    result = eval(expression, env)  # the chapter's own self-check call
-    total = len(result.passed_cases) + len(result.failed_cases)
-    summary = f"{len(result.passed_cases)} of {total} public cases pass. {result.message}".strip()
-    _report(
-        score=result.score,
-        all=result.passed,
-        summary=summary,
-        report=repr(result),
-    )
+# --- one submission -------------------------------------------------------------------------
 
 
-# --- in the parent --------------------------------------------------------------------------
-
-
-def _run(command, cwd, timeout) -> tuple:
-    """Run a child in its own session; return (reported lines as dicts, whether it timed out)."""
-    child = subprocess.Popen(
-        command,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, _ = child.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        os.killpg(
-            child.pid, signal.SIGKILL
-        )  # the kernel too, not only the child
-        stdout, _ = child.communicate()
-        timed_out = True
-    reports = []
-    for line in stdout.splitlines():
-        if line.startswith(MARK):
-            try:
-                reports.append(json.loads(line[len(MARK) :]))
-            except json.JSONDecodeError:
-                continue
-    return [r for r in reports if isinstance(r, dict)], timed_out
-
-
-def _code_cells(nb) -> list:
-    """The submission's code cells that grading runs: all but the self-check calls."""
-    return [
-        c
-        for c in nb.cells
-        if c.get("cell_type") == "code" and "self-check" not in tags(c)
-    ]
-
-
-def _export_cell(names, folder):
-    import nbformat
-
-    return nbformat.v4.new_code_cell(
-        "import cloudpickle as _ce_pickle, pathlib as _ce_path\n"
-        f"for _ce_name in {names!r}:\n"
-        f"    _ce_file = _ce_path.Path({str(folder)!r}, _ce_name)\n"
-        "    try:\n"
-        "        _ce_file.with_suffix('.pkl').write_bytes(_ce_pickle.dumps(globals()[_ce_name]))\n"
-        "    except BaseException as _ce_error:\n"
-        "        _ce_file.with_suffix('.err').write_text(\n"
-        "            f'{_ce_name} is not defined' if isinstance(_ce_error, KeyError)\n"
-        "            else f'{_ce_name} could not be exported ({type(_ce_error).__name__})')\n"
-    )
-
-
-def _describe(cell) -> str:
+def _describe(position, source) -> str:
     first = next(
-        (
-            line
-            for line in str(cell.get("source", "")).splitlines()
-            if line.strip()
-        ),
-        "",
+        (line.strip() for line in source.splitlines() if line.strip()), ""
     )
-    return f"the code cell starting {first.strip()[:40]!r}"
+    return f"cell {position} (starting {first[:40]!r})"
 
 
-def _run_notebook(
-    cells, export_cell, work: Path, limits: Limits, grade: Grade
-) -> None:
-    """Run the cells and the export cell; leave out any cell that kills or stalls the kernel."""
-    import nbformat
+def _is_check_call(node) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Attribute)
+        and isinstance(node.value.func.value, ast.Name)
+        and node.value.func.value.id == "checks"
+    )
 
-    cells = list(cells)
-    for _ in range(MAX_RERUNS + 1):
-        nb = nbformat.v4.new_notebook(cells=[*cells, export_cell])
-        nb.metadata["kernelspec"] = {
-            "name": "python3",
-            "display_name": "Python 3",
-            "language": "python",
-        }
-        run = work / "run"
-        run.mkdir(exist_ok=True)
-        nbformat.write(nb, str(run / "submission.ipynb"))
-        command = [
-            sys.executable,
-            "-m",
-            "ce_lessons.coursework.grading",
-            "_execute",
-            "submission.ipynb",
-            str(limits.cell),
-        ]
-        reports, timed_out = _run(command, run, limits.notebook)
-        for r in reports:
-            if (
-                "note" in r
-                and isinstance(r.get("note_cell"), int)
-                and r["note_cell"] < len(cells)
-            ):
-                grade.notes.append(
-                    f"{_describe(cells[r['note_cell']])} {r['note']}"
+
+def code_cells(nb, notes) -> list:
+    """The code cells grading runs, as [{"i", "source"}], with notes on self-check cells."""
+    cells = []
+    for position, cell in enumerate(nb.get("cells", []), start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(str(s) for s in source)
+        source = str(source)
+        cell_tags = (cell.get("metadata") or {}).get("tags") or []
+        if "self-check" in cell_tags:
+            try:
+                body = ast.parse(source).body
+            except SyntaxError:
+                body = None
+            if body is not None:
+                rest = [n for n in body if not _is_check_call(n)]
+                if not rest:
+                    continue  # the self-check call only: not run
+                source = ast.unparse(ast.Module(body=rest, type_ignores=[]))
+                notes.append(
+                    f"{_describe(position, cell.get('source', ''))} is "
+                    "tagged self-check but holds other code too: that code "
+                    "was run, the check call was left out"
                 )
-        if any(r.get("done") for r in reports):
-            return
-        started = [
-            r["cell"] for r in reports if isinstance(r.get("cell"), int)
-        ]
-        culprit = started[-1] if started else None
-        why = (
-            f"took longer than {limits.notebook} s"
-            if timed_out
-            else "stopped the kernel"
+        cells.append({"i": position, "source": source})
+    return cells
+
+
+def _written(nb, chapter) -> dict:
+    by_id = {cid: label for cid, label in chapter.written if cid}
+    answers, order = {}, iter(chapter.written)
+    for cell in nb.get("cells", []):
+        if not isinstance(cell, dict):
+            continue
+        if "written-answer" not in (
+            (cell.get("metadata") or {}).get("tags") or []
+        ):
+            continue
+        label = by_id.get(cell.get("id"))
+        if label is None:
+            label = next(order, (None, "written"))[1]
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(str(s) for s in source)
+        answers[label] = (
+            answers.get(label, "") + "\n\n" + str(source)
+        ).strip()[:20_000]
+    return answers
+
+
+def _job(cells, chapter, limits, seed) -> dict:
+    reserve = min(
+        limits.notebook * 0.3, len(chapter.exercises) * limits.check
+    )
+    return {
+        "cells": cells,
+        "exercises": [
+            {
+                "label": e.label,
+                "check": e.check,
+                "key": hidden_key(seed, e.label),
+            }
+            for e in chapter.exercises
+        ],
+        "timeout": limits.notebook,
+        "cell_budget": max(1.0, limits.notebook - reserve),
+        "cell_timeout": limits.cell,
+        "check_timeout": limits.check,
+    }
+
+
+def run_notebook(
+    cells, chapter, limits, seed, isolation, slot, notes
+) -> dict:
+    """Run the cells in sandboxes (again without a cell that ended the process, at most
+    MAX_RERUNS times); return the exercise messages by label, and add notes."""
+    described = {c["i"]: _describe(c["i"], c["source"]) for c in cells}
+    cells = list(cells)
+    for attempt in range(MAX_RERUNS + 1):
+        run = sandbox.run(
+            _job(cells, chapter, limits, seed),
+            isolation,
+            limits.notebook + 15,
+            slot,
         )
-        if culprit is None or culprit >= len(cells):
-            grade.notes.append(f"not graded: the notebook {why}")
-            return
-        grade.notes.append(
-            f"{_describe(cells[culprit])} {why}; it was left out and the rest run again"
+        messages = run.messages
+        if not any(m.get("m") == "ready" for m in messages):
+            why = run.stderr.strip().splitlines()[-1:] or [
+                f"exit status {run.returncode}"
+            ]
+            notes.append(
+                f"not graded: the sandbox did not start ({why[0][:200]})"
+            )
+            return {}
+        started, ended = None, set()
+        for m in messages:
+            if m.get("m") == "cell" and isinstance(m.get("i"), int):
+                if m.get("e") == "start":
+                    started = m["i"]
+                else:
+                    ended.add(m["i"])
+                    _cell_note(m, described, limits, notes)
+            elif m.get("m") == "budget" and isinstance(m.get("i"), int):
+                notes.append(
+                    f"cells from {described.get(m['i'], m['i'])} on were not run: "
+                    f"the notebook had used up its share of --timeout "
+                    f"({limits.notebook} s); the exercises were checked with "
+                    "the functions defined by then"
+                )
+            elif m.get("m") == "crash":
+                notes.append(
+                    f"the grader's runner failed: {str(m.get('text'))[:200]}"
+                )
+        found = {
+            m.get("label"): m for m in messages if m.get("m") == "exercise"
+        }
+        done = any(m.get("m") == "done" for m in messages)
+        if run.overflow:
+            notes.append(
+                "the submission sent more than "
+                f"{sandbox.TOTAL_LIMIT >> 20} MB back to the grader; its run "
+                "was stopped there"
+            )
+            return found
+        if done:
+            return found
+        culprit = (
+            started
+            if started is not None and started not in ended
+            else None
         )
-        del cells[culprit]
-    grade.notes.append("not graded: too many cells had to be left out")
+        if run.timed_out:
+            where = (
+                f" ({described[culprit]} was running)" if culprit else ""
+            )
+            notes.append(
+                f"the submission was still running after --timeout "
+                f"({limits.notebook} s) and was stopped{where}: a cell that "
+                "does not stop when its time is up"
+                + (
+                    "; exercises checked by then are kept"
+                    if found
+                    else "; no exercise could be checked"
+                )
+            )
+            return found
+        if culprit is None:
+            notes.append(
+                "the Python process ended while the exercises were being "
+                "checked (os._exit, a crash, or a limit); the checks it "
+                "finished are kept"
+            )
+            return found
+        if attempt == MAX_RERUNS:
+            break
+        notes.append(
+            f"{described[culprit]} ended the Python process (os._exit, a "
+            "crash, or a resource limit); it was left out and the notebook "
+            "run again"
+        )
+        cells = [c for c in cells if c["i"] != culprit]
+    notes.append("not graded: too many cells ended the Python process")
+    return {}
+
+
+def _cell_note(m, described, limits, notes):
+    where = described.get(m["i"], f"cell {m['i']}")
+    event = m.get("e")
+    if event == "error":
+        notes.append(
+            f"{where} raised {str(m.get('kind'))[:60]}: {str(m.get('text'))[:200]}"
+        )
+    elif event == "exit":
+        notes.append(
+            f"{where} called exit(), quit() or sys.exit(); grading ignored "
+            "it and ran the rest of the notebook"
+        )
+    elif event == "timeout":
+        notes.append(
+            f"{where} took longer than {limits.cell} s (--cell-timeout) and "
+            "was stopped; the rest of the notebook ran"
+        )
+    elif event == "budget":
+        notes.append(
+            f"{where} was stopped: the notebook had used up its share of "
+            f"--timeout ({limits.notebook} s)"
+        )
+
+
+def reference_outputs(chapter, limits, seed, isolation) -> dict:
+    """The chapter's own solutions on the hidden cases (run in a sandbox like a submission)."""
+    notes = []
+    cells = [{"i": i, "source": s} for i, s in enumerate(chapter.cells, 1)]
+    found = run_notebook(cells, chapter, limits, seed, isolation, 15, notes)
+    return found
 
 
 def grade_submission(
-    path, chapter_exercises, limits: Limits = Limits()
+    path,
+    chapter,
+    limits: Limits = Limits(),
+    *,
+    isolation=sandbox.Isolation(),
+    seed=DEFAULT_SEED,
+    reference=None,
+    slot=0,
 ) -> Grade:
     """Grade one submitted file; never raises: every failure becomes 0 points and a reason."""
     path = Path(path)
-    grade = Grade(path.name, {e.label: 0.0 for e in chapter_exercises})
+    if not isinstance(chapter, Chapter):
+        chapter = Chapter.load(chapter)
+    grade = Grade(path.name, {e.label: 0.0 for e in chapter.exercises})
     try:
-        _grade(path, chapter_exercises, limits, grade)
-    except (
-        Exception
-    ) as error:  # a submission must never stop the grading of the others
+        _grade(
+            path, chapter, limits, isolation, seed, reference, slot, grade
+        )
+    except Exception as error:  # one submission must never stop the others
         grade.notes.append(
             f"not graded: {type(error).__name__}: {str(error)[:150]}"
         )
     return grade
 
 
-def _grade(path, chapter_exercises, limits, grade):
-    import nbformat
-
+def _read_notebook(path: Path, grade: Grade):
+    if path.is_symlink():
+        grade.notes.append(
+            "not graded: a symbolic link, not a file (links are not followed)"
+        )
+        return None
     if path.suffix.lower() != ".ipynb":
         grade.notes.append(
             "not graded: not a notebook (expected a .ipynb file)"
         )
-        return
+        return None
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        grade.notes.append(
+            f"not graded: larger than {MAX_NOTEBOOK_BYTES >> 20} MB"
+        )
+        return None
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        nb = json.loads(path.read_bytes())
+        if not isinstance(nb, dict) or not isinstance(
+            nb.get("cells"), list
+        ):
+            raise ValueError("no list of cells")
     except Exception as error:
         grade.notes.append(
-            f"not graded: not a valid notebook ({type(error).__name__}: {str(error)[:120]})"
+            f"not graded: not a valid notebook ({type(error).__name__}: "
+            f"{str(error)[:120]})"
         )
+        return None
+    return nb
+
+
+def _grade(path, chapter, limits, isolation, seed, reference, slot, grade):
+    nb = _read_notebook(path, grade)
+    if nb is None:
+        grade.graded = False
         return
-    cells = [
-        nbformat.v4.new_code_cell(str(c.get("source", "")))
-        for c in _code_cells(nb)
-    ]
-    names = sorted({n for e in chapter_exercises for n in e.names})
-    with tempfile.TemporaryDirectory(prefix="ce-grade-") as tmp:
-        work = Path(tmp)
-        (work / "export").mkdir()
-        _run_notebook(
-            cells, _export_cell(names, work / "export"), work, limits, grade
-        )
-        for exercise in chapter_exercises:
-            _grade_exercise(exercise, work, limits, grade)
-    if all(
-        any(f"{n} is not defined" in note for note in grade.notes)
-        for n in names
-    ):
+    grade.written = _written(nb, chapter)
+    cells = code_cells(nb, grade.notes)
+    found = run_notebook(
+        cells, chapter, limits, seed, isolation, slot, grade.notes
+    )
+    if not found and any(n.startswith("not graded") for n in grade.notes):
+        grade.graded = False
+        return
+    missing_everywhere = True
+    for exercise in chapter.exercises:
+        message = found.get(exercise.label)
+        if not isinstance(message, dict):
+            grade.notes.append(
+                f"{exercise.label}: not checked (the run stopped before it)"
+            )
+            grade.reports[exercise.label] = "not checked"
+            continue
+        missing = message.get("missing") or []
+        if not missing:
+            missing_everywhere = False
+        _score(exercise, message, reference, seed, limits, grade)
+    if missing_everywhere and chapter.exercises:
         grade.notes.append(
-            "none of this chapter's functions is defined: is it a submission for another chapter?"
+            "none of this chapter's functions is defined: is it a "
+            "submission for another chapter?"
         )
 
 
-def _grade_exercise(
-    exercise, work: Path, limits: Limits, grade: Grade
-) -> None:
-    clean = work / f"check-{exercise.label}"
-    clean.mkdir()
-    command = [
-        sys.executable,
-        "-I",
-        "-m",
-        "ce_lessons.coursework.grading",
-        "_check",
-        exercise.check,
-        str(work / "export"),
-    ]
-    reports, timed_out = _run(command, clean, limits.check)
-    result = next((r for r in reversed(reports) if "score" in r), None)
-    if result is None:
-        reason = (
-            f"took longer than {limits.check} s"
-            if timed_out
-            else "stopped before it reported"
+def _score(exercise, message, reference, seed, limits, grade):
+    label = exercise.label
+    ref = (reference or {}).get(label)
+    result = judge_exercise(exercise, hidden_key(seed, label), message, ref)
+    used = [str(u)[:80] for u in (message.get("used") or [])][:5]
+    if used:
+        names = ", ".join(f"ce_lessons.{u}" for u in used)
+        short = ", ".join(u.rpartition(".")[2] for u in used)
+        result.reference_used = (
+            f"the answer used the course's own {short} ({names}) instead "
+            "of computing it"
         )
-        result = {
-            "score": 0.0,
-            "summary": f"not graded: the self-check {reason}",
-        }
-    try:
-        fraction = min(max(float(result["score"]), 0.0), 1.0)
-    except (TypeError, ValueError):
-        fraction = 0.0
+    elif message.get("tampered") is True:
+        result.reference_used = (
+            "the answer switched off the grader's record of calls "
+            "(sys.setprofile)"
+        )
+    if message.get("timeout") is True:
+        grade.notes.append(
+            f"{label}: its functions ran past the {limits.check} s "
+            "(--check-timeout) allowed for its cases; the cases not reached "
+            "count as failed"
+        )
+    missing = [str(n)[:40] for n in (message.get("missing") or [])][:5]
+    if missing:
+        grade.notes.append(f"{label}: {', '.join(missing)} is not defined")
+    if message.get("error"):
+        grade.notes.append(
+            f"{label}: the chapter's check failed: {message['error']}"
+        )
+    fraction = min(max(float(result.score), 0.0), 1.0)
     if limits.all_or_nothing and fraction < 1.0:
         fraction = 0.0
-    grade.scores[exercise.label] = round(exercise.points * fraction, 4)
-    grade.reports[exercise.label] = str(
-        result.get("report", result.get("summary", ""))
-    )
+    grade.scores[label] = round(exercise.points * fraction, 4)
+    grade.reports[label] = repr(result)
     if fraction < 1.0:
-        grade.notes.append(
-            f"{exercise.label}: {str(result.get('summary', ''))[:400]}"
-        )
+        total = len(result.passed_cases) + len(result.failed_cases)
+        hidden = result.hidden_passed + result.hidden_failed
+        summary = f"{len(result.passed_cases)} of {total} public cases pass"
+        if hidden:
+            summary += f", {result.hidden_passed} of {hidden} hidden"
+        if result.reference_used:
+            summary = f"0 points: {result.reference_used}"
+        elif result.message:
+            summary += f". {result.message}"
+        grade.notes.append(f"{label}: {summary[:500]}")
+    grade.counts[label] = (
+        len(result.passed_cases),
+        len(result.passed_cases) + len(result.failed_cases),
+        result.hidden_passed,
+        result.hidden_passed + result.hidden_failed,
+    )
+
+
+# --- the folder, the journal, the CSV -------------------------------------------------------
 
 
 def submissions(folder) -> list:
-    """Every file under ``folder``, sub-folders included, but hidden files and checkpoints."""
+    """Every file under ``folder``, hidden ones and links included (each gets a row)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no folder of submissions at {folder}")
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and not any(
-            part.startswith(".") for part in p.relative_to(folder).parts
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in files + [d for d in dirs if Path(root, d).is_symlink()]:
+            found.append(Path(root, name))
+    return sorted(found)
+
+
+def _is_hidden(relative: str) -> bool:
+    return any(part.startswith(".") for part in Path(relative).parts)
+
+
+def read_roster(path) -> dict:
+    """A roster CSV with a ``student`` column and a ``submission`` (file or folder name) column."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "student" not in rows[0]:
+        raise ValueError(f"{path}: a roster needs a 'student' column")
+    key = next(
+        (
+            k
+            for k in ("submission", "file", "folder", "name")
+            if k in rows[0]
+        ),
+        None,
+    )
+    if key is None:
+        raise ValueError(
+            f"{path}: a roster needs a 'submission' column (the file or "
+            "folder name) next to 'student'"
+        )
+    return {str(r[key]).strip(): str(r["student"]).strip() for r in rows}
+
+
+def student_of(relative: str, roster: dict | None) -> str:
+    parts = Path(relative).parts
+    name = parts[0] if len(parts) > 1 else Path(relative).stem
+    if roster:
+        for key in (
+            relative,
+            parts[0],
+            Path(relative).name,
+            Path(relative).stem,
+        ):
+            if key in roster:
+                return roster[key]
+    return name
+
+
+def safe_cell(value) -> object:
+    """A CSV cell that no spreadsheet reads as a formula."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+class Journal:
+    """Results as JSON lines, appended and flushed one by one; the CSV is built from them."""
+
+    def __init__(self, path, chapter, seed, limits):
+        self.path = Path(path)
+        self.context = hashlib.sha256(
+            json.dumps(
+                [chapter.digest, str(seed), asdict(limits)], sort_keys=True
+            ).encode()
+        ).hexdigest()[:16]
+        self.lock = threading.Lock()
+        self.entries = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a crash
+                if (
+                    isinstance(entry, dict)
+                    and entry.get("context") == self.context
+                ):
+                    self.entries[entry.get("file")] = entry
+
+    def done(self, relative, digest) -> bool:
+        entry = self.entries.get(relative)
+        return bool(entry) and entry.get("sha256") == digest
+
+    def add(self, relative, digest, grade: Grade):
+        entry = {
+            "context": self.context,
+            "file": relative,
+            "sha256": digest,
+            "student": grade.student,
+            "scores": grade.scores,
+            "notes": grade.notes,
+            "reports": grade.reports,
+            "written": grade.written,
+            "graded": grade.graded,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        with self.lock:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            self.entries[relative] = entry
+
+    def grades(self, files) -> list:
+        found = []
+        for relative in files:
+            entry = self.entries.get(relative)
+            if entry:
+                g = Grade(
+                    relative,
+                    entry["scores"],
+                    entry["notes"],
+                    entry["reports"],
+                    entry.get("written", {}),
+                    entry.get("student", ""),
+                    entry.get("graded", True),
+                )
+                found.append(g)
+        return found
+
+
+def file_digest(path: Path) -> str:
+    if path.is_symlink():
+        return "link:" + os.readlink(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_csv(grades, chapter, out) -> None:
+    """The scores, one row per file, written to a temporary file and moved into place."""
+    labels = [e.label for e in chapter.exercises]
+    maximum = sum(e.points for e in chapter.exercises)
+    manual = [f"{label} (manual)" for label in chapter.written_labels]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            "student",
+            "submission",
+            *labels,
+            "total",
+            "out_of",
+            *manual,
+            "notes",
+        ]
+    )
+    for g in grades:
+        notes = " | ".join(" ".join(str(n).split()) for n in g.notes)
+        row = [
+            g.student,
+            g.submission,
+            *(g.scores.get(k, 0.0) for k in labels),
+            g.total,
+            maximum,
+            *([""] * len(manual)),
+            notes,
+        ]
+        writer.writerow([safe_cell(v) for v in row])
+    tmp = Path(str(out) + ".tmp")
+    tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    os.replace(tmp, out)
+
+
+def write_feedback(grades, chapter, folder) -> None:
+    maximum = sum(e.points for e in chapter.exercises)
+    for grade in grades:
+        target = Path(folder) / f"{grade.submission}.txt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        parts = [
+            f"{grade.submission}: {grade.total} of {maximum} points",
+            *grade.notes,
+        ]
+        parts += [f"--- {k}\n{v}" for k, v in grade.reports.items()]
+        target.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+
+
+def write_written(grades, chapter, folder) -> list:
+    """One markdown file per written-answer exercise, every student's answer in it."""
+    labels = list(
+        dict.fromkeys(
+            chapter.written_labels + [k for g in grades for k in g.written]
         )
     )
+    written = []
+    for label in labels:
+        lines = [f"# Written answers: {label}", ""]
+        lines.append(
+            f"Score each answer in the CSV column `{label} (manual)`.\n"
+        )
+        for g in grades:
+            if not g.graded:
+                continue
+            answer = g.written.get(label, "").strip() or "*(no answer)*"
+            lines += [
+                f"## {g.student} ({g.submission})",
+                "",
+                answer,
+                "",
+                "---",
+                "",
+            ]
+        target = Path(folder) / f"{label}.md"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("\n".join(lines), encoding="utf-8")
+        written.append(target)
+    return written
 
 
 def grade_folder(
@@ -398,76 +754,132 @@ def grade_folder(
     jobs=2,
     limits: Limits = Limits(),
     feedback=None,
+    *,
+    isolation=sandbox.Isolation(),
+    seed=DEFAULT_SEED,
+    regrade=False,
+    roster=None,
+    journal=None,
+    written=None,
+    progress=None,
 ) -> list:
-    """Grade every submission under ``folder`` against ``chapter``; write the CSV; return the grades."""
-    chapter_exercises = exercises(chapter)
-    if not chapter_exercises:
-        raise ValueError(f"{chapter} has no exercises to grade")
+    """Grade every file under ``folder`` against ``chapter``; journal each result as it comes,
+    write the CSV (and feedback, written answers); return the grades, in file order."""
+    chapter = (
+        chapter if isinstance(chapter, Chapter) else Chapter.load(chapter)
+    )
+    folder = Path(folder)
+    roster = read_roster(roster) if roster else None
     files = submissions(folder)
-    with concurrent.futures.ThreadPoolExecutor(
-        max_workers=max(1, jobs)
-    ) as pool:
-        grades = list(
-            pool.map(
-                lambda p: grade_submission(p, chapter_exercises, limits),
-                files,
+    relatives = [p.relative_to(folder).as_posix() for p in files]
+    journal = Journal(
+        journal or Path(out).with_suffix(".journal.jsonl"),
+        chapter,
+        seed,
+        limits,
+    )
+    if regrade:
+        journal.entries = {}
+    digests = {r: file_digest(p) for r, p in zip(relatives, files)}
+    todo = [
+        (r, p)
+        for r, p in zip(relatives, files)
+        if not journal.done(r, digests[r])
+    ]
+    reference = None
+    slots = queue.Queue()
+    for slot in range(max(1, jobs)):
+        slots.put(slot)
+
+    def one(relative, path):
+        grade = Grade(relative, {e.label: 0.0 for e in chapter.exercises})
+        if _is_hidden(relative):
+            grade.notes.append(
+                "not graded: a hidden file or folder (its name starts with "
+                "'.', like .ipynb_checkpoints or .DS_Store)"
             )
-        )
-    for grade, path in zip(grades, files):
-        grade.submission = path.relative_to(folder).as_posix()
-    write_csv(grades, chapter_exercises, out)
-    if feedback:
-        write_feedback(grades, chapter_exercises, feedback)
+            grade.graded = False
+        else:
+            slot = slots.get()
+            try:
+                grade = grade_submission(
+                    path,
+                    chapter,
+                    limits,
+                    isolation=isolation,
+                    seed=seed,
+                    reference=reference,
+                    slot=slot,
+                )
+            finally:
+                slots.put(slot)
+        grade.submission = relative
+        grade.student = student_of(relative, roster)
+        if roster is not None and grade.student == student_of(
+            relative, None
+        ):
+            if not any(
+                k in roster for k in (relative, Path(relative).parts[0])
+            ):
+                grade.notes.append("not in the roster")
+        journal.add(relative, digests[relative], grade)
+        write_csv(journal.grades(relatives), chapter, out)
+        if progress:
+            progress(grade)
+        return grade
+
+    needs_reference = any(not _is_hidden(r) for r, _ in todo)
+    if needs_reference:
+        reference = reference_outputs(chapter, limits, seed, isolation)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        futures = [pool.submit(one, r, p) for r, p in todo]
+        for future in concurrent.futures.as_completed(futures):
+            future.result()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        grades = journal.grades(relatives)
+        write_csv(grades, chapter, out)
+        if feedback:
+            write_feedback(grades, chapter, feedback)
+        if chapter.written_labels or any(g.written for g in grades):
+            write_written(
+                grades,
+                chapter,
+                written or Path(out).with_name(Path(out).stem + "_written"),
+            )
     return grades
 
 
-def write_csv(grades, chapter_exercises, out) -> None:
-    labels = [e.label for e in chapter_exercises]
-    maximum = sum(e.points for e in chapter_exercises)
-    with open(out, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["submission", *labels, "total", "out_of", "notes"])
-        for g in grades:
-            notes = " | ".join(" ".join(n.split()) for n in g.notes)
-            writer.writerow(
-                [
-                    g.submission,
-                    *(g.scores[k] for k in labels),
-                    g.total,
-                    maximum,
-                    notes,
-                ]
-            )
-
-
-def write_feedback(grades, chapter_exercises, folder) -> None:
-    maximum = sum(e.points for e in chapter_exercises)
-    for grade in grades:
-        target = Path(folder) / f"{grade.submission}.txt"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        parts = [
-            f"{grade.submission}: {grade.total} of {maximum} points",
-            *grade.notes,
-        ]
-        parts += [
-            f"--- {label}\n{report}"
-            for label, report in grade.reports.items()
-        ]
-        target.write_text("\n\n".join(parts) + "\n")
+NO_SANDBOX_RISK = (
+    "run submissions WITHOUT the bubblewrap sandbox (macOS, Windows, or a "
+    "machine without bwrap). RISK: the students' code then runs with your "
+    "rights: it can read and change your files (the chapters with their "
+    "solutions, the other submissions, the scores), use the network, and "
+    "leave processes behind. Verdicts are still computed outside the "
+    "submission's process. Use it only for code you trust, or inside a "
+    "throw-away container or VM"
+)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="ce-grade",
-        description="Grade submitted notebooks against a chapter.",
+        description=(
+            "Grade submitted notebooks against a chapter, each in its own "
+            "bubblewrap sandbox, on public and hidden cases."
+        ),
     )
     parser.add_argument(
         "chapter",
-        help="the chapter the submissions answer, e.g. book/ch1_probabilities_vs_logits.ipynb",
+        help="the chapter the submissions answer (with its solutions), "
+        "e.g. book/ch1_probabilities_vs_logits.ipynb",
     )
     parser.add_argument(
-        "submissions",
-        help="folder of submissions (sub-folders too), one .ipynb each",
+        "submissions", help="folder of submissions (sub-folders too)"
     )
     parser.add_argument(
         "--out",
@@ -475,7 +887,27 @@ def main(argv=None):
         help="the CSV to write (default: scores.csv)",
     )
     parser.add_argument(
+        "--journal",
+        help="the journal of results (default: the CSV's name with "
+        ".journal.jsonl); a re-run resumes from it",
+    )
+    parser.add_argument(
+        "--regrade",
+        action="store_true",
+        help="grade every submission again, even those in the journal",
+    )
+    parser.add_argument(
         "--feedback", help="folder for one feedback .txt per submission"
+    )
+    parser.add_argument(
+        "--written",
+        help="folder for the written answers, one .md per exercise "
+        "(default: the CSV's name with _written)",
+    )
+    parser.add_argument(
+        "--roster",
+        help="CSV with columns 'submission' (file or folder name) and "
+        "'student': the CSV's student column",
     )
     parser.add_argument(
         "--jobs",
@@ -487,7 +919,8 @@ def main(argv=None):
         "--timeout",
         type=int,
         default=300,
-        help="seconds for one run of a notebook (default: 300)",
+        help="seconds for one whole submission, its checks and child "
+        "processes included (default: 300)",
     )
     parser.add_argument(
         "--cell-timeout",
@@ -499,12 +932,38 @@ def main(argv=None):
         "--check-timeout",
         type=int,
         default=60,
-        help="seconds for one self-check (default: 60)",
+        help="seconds for one exercise's functions on all its cases (default: 60)",
+    )
+    parser.add_argument(
+        "--memory",
+        type=int,
+        default=4096,
+        help="MB of address space per process (default: 4096)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=64,
+        help="processes and threads per submission (default: 64)",
+    )
+    parser.add_argument(
+        "--file-size",
+        type=int,
+        default=64,
+        help="MB of the largest file a submission may write (default: 64)",
+    )
+    parser.add_argument(
+        "--hidden-seed",
+        help="the instructor's secret from which the hidden cases are "
+        "derived (default: $CE_HIDDEN_SEED); keep it out of the students' reach",
     )
     parser.add_argument(
         "--all-or-nothing",
         action="store_true",
         help="an exercise scores its points only if every case passes",
+    )
+    parser.add_argument(
+        "--no-sandbox", action="store_true", help=NO_SANDBOX_RISK
     )
     args = parser.parse_args(argv)
     limits = Limits(
@@ -513,6 +972,37 @@ def main(argv=None):
         args.check_timeout,
         args.all_or_nothing,
     )
+    isolation = sandbox.Isolation(
+        "none" if args.no_sandbox else "bwrap",
+        args.memory,
+        args.processes,
+        args.file_size,
+    )
+    if not args.no_sandbox:
+        why = sandbox.missing_bwrap()
+        if why:
+            parser.exit(
+                2,
+                f"ce-grade: {why}.\nce-grade runs each submission in a "
+                "bubblewrap sandbox and refuses to grade without it. "
+                "--no-sandbox grades anyway, with the risks its help "
+                "describes (ce-grade --help).\n",
+            )
+    seed = args.hidden_seed or os.environ.get("CE_HIDDEN_SEED")
+    if not seed:
+        print(
+            "ce-grade: no --hidden-seed (or $CE_HIDDEN_SEED): the hidden "
+            "cases come from the default seed, which anyone with the course "
+            "can reproduce",
+            file=sys.stderr,
+        )
+        seed = DEFAULT_SEED
+    count = [0]
+
+    def progress(grade):
+        count[0] += 1
+        print(f"[{count[0]}] {grade.submission}: {grade.total}", flush=True)
+
     try:
         grades = grade_folder(
             args.chapter,
@@ -521,16 +1011,24 @@ def main(argv=None):
             args.jobs,
             limits,
             args.feedback,
+            isolation=isolation,
+            seed=seed,
+            regrade=args.regrade,
+            roster=args.roster,
+            journal=args.journal,
+            written=args.written,
+            progress=progress,
         )
     except (FileNotFoundError, ValueError) as error:
         parser.exit(2, f"ce-grade: {error}\n")
-    print(f"graded {len(grades)} submission(s) into {args.out}")
+    except KeyboardInterrupt:
+        parser.exit(
+            130,
+            f"ce-grade: interrupted; {count[0]} result(s) of this run are in "
+            "the journal and the CSV: run the same command again to resume\n",
+        )
+    print(f"graded {len(grades)} file(s) into {args.out}")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["_execute"]:
-        _execute(sys.argv[2], int(sys.argv[3]))
-    elif sys.argv[1:2] == ["_check"]:
-        _check(sys.argv[2], sys.argv[3])
-    else:
-        sys.exit(main())
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""One sandbox per submission: bubblewrap, resource limits, and a capped channel back.
+
+The sandbox (``bwrap``, the tool Flatpak uses) sees:
+
+- the system (``/usr``, ``/etc``), Python and the course's environment, and the ``ce_lessons``
+  package, all **read-only**; nothing else of the machine: not the chapters (``book/``), not the
+  other submissions, not the grader's files;
+- a private, size-capped, writable working directory holding nothing but what the submission
+  writes (its notebook reaches the runner through a pipe), and a private size-capped ``/tmp``;
+- no network (its own empty network namespace), its own PID namespace (every process it starts
+  dies with it), its own IPC and hostname;
+- limits: address space (``--memory``), processes, file size, CPU seconds; ``--timeout`` bounds
+  the whole run, children included. When the grader runs as root the submission runs as a user
+  of its own (one per parallel slot), so that its process limit is its own.
+
+The runner's messages come back on a pipe, read with a byte cap: the grader's memory stays
+bounded whatever the submission prints or returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+
+TOTAL_LIMIT = 64 << 20  # bytes the grader reads from one run
+LINE_LIMIT = 16 << 20  # bytes of one message
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How a submission is isolated: ``bwrap`` (the default) or ``none`` (``--no-sandbox``)."""
+
+    kind: str = "bwrap"
+    memory_mb: int = 4096  # address space of each process
+    processes: int = 64  # processes and threads
+    file_mb: int = 64  # largest file it may write
+    tmp_mb: int = 256  # its /tmp and its working directory, each
+
+
+@dataclass
+class Run:
+    """What came back from one run."""
+
+    messages: list = field(default_factory=list)
+    timed_out: bool = False
+    overflow: bool = False
+    seconds: float = 0.0
+    stderr: str = ""
+    returncode: int | None = None
+
+
+def missing_bwrap() -> str:
+    """Why the sandbox cannot be used here, or "" when it can."""
+    if sys.platform != "linux":
+        return f"bubblewrap needs Linux; this is {sys.platform}"
+    if not shutil.which("bwrap"):
+        return (
+            "bubblewrap (bwrap) is not installed: on Debian or Ubuntu, "
+            "apt-get install bubblewrap"
+        )
+    probe = subprocess.run(
+        _bwrap_prefix(Isolation(), uid=None) + ["true"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if probe.returncode != 0:
+        return (
+            f"bubblewrap does not work here: {probe.stderr.strip()[:200]}"
+        )
+    return ""
+
+
+def _read_only_paths() -> list:
+    import ce_lessons
+
+    paths = {
+        sys.base_prefix,
+        sys.prefix,
+        str(Path(ce_lessons.__file__).parent),
+    }
+    executable = Path(sys.executable)
+    paths.add(str(executable.parent))
+    return sorted(p for p in paths if p and Path(p).exists())
+
+
+def _bwrap_prefix(isolation: Isolation, uid) -> list:
+    cmd = [
+        "bwrap",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+    ]
+    if (
+        uid is not None
+    ):  # only so that the runner can switch user; it drops them at once
+        cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    for top in ("usr", "etc"):
+        cmd += ["--ro-bind", f"/{top}", f"/{top}"]
+    for top in ("bin", "lib", "lib32", "lib64", "sbin"):
+        path = Path("/", top)
+        if path.is_symlink():
+            cmd += ["--symlink", os.readlink(path), str(path)]
+        elif path.exists():
+            cmd += ["--ro-bind", str(path), str(path)]
+    binds = [p for p in _read_only_paths() if not p.startswith("/usr/")]
+    parents = sorted(
+        {
+            str(a)
+            for p in binds
+            for a in PurePath(p).parents
+            if str(a) != "/"
+        }
+    )
+    for d in parents:
+        cmd += ["--perms", "0755", "--dir", d]
+    for p in binds:
+        cmd += ["--ro-bind", p, p]
+    tmp = str(isolation.tmp_mb << 20)
+    cmd += ["--proc", "/proc", "--dev", "/dev"]
+    cmd += ["--perms", "1777", "--size", tmp, "--tmpfs", "/tmp"]
+    cmd += ["--perms", "1777", "--size", tmp, "--tmpfs", "/submission"]
+    cmd += ["--chdir", "/submission"]
+    return cmd
+
+
+def _environment(home) -> dict:
+    return {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": home,
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{home}/.matplotlib",
+        "IPYTHONDIR": f"{home}/.ipython",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "LANG": "C.UTF-8",
+    }
+
+
+def _user_processes() -> int:
+    uid, count = os.getuid(), 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += len(list((entry / "task").iterdir()))
+            except OSError:
+                continue
+    return count
+
+
+def limits(isolation: Isolation, seconds: float, own_user: bool) -> dict:
+    found = {
+        "as": isolation.memory_mb << 20,
+        "fsize": isolation.file_mb << 20,
+        "cpu": int(seconds) + 10,
+    }
+    if own_user:
+        found["nproc"] = isolation.processes
+    elif os.getuid() != 0:  # shared with the instructor's own processes
+        found["nproc"] = _user_processes() + isolation.processes
+    return found
+
+
+def sandbox_user(slot: int) -> int | None:
+    """The user a submission runs as: one per grader process and slot (root only)."""
+    if os.getuid() != 0:
+        return None
+    return 200_000 + (os.getpid() % 100_000) * 16 + slot % 16
+
+
+def command(isolation: Isolation, uid) -> tuple:
+    """The command that starts the runner, and its environment."""
+    runner = [sys.executable, "-m", "ce_lessons.coursework.runner"]
+    if isolation.kind == "none":
+        return runner, _environment("/tmp")
+    cmd = _bwrap_prefix(isolation, uid) + ["--clearenv"]
+    for key, value in _environment("/tmp").items():
+        cmd += ["--setenv", key, value]
+    return cmd + runner, None
+
+
+def run(
+    job: dict, isolation: Isolation, seconds: float, slot: int = 0
+) -> Run:
+    """Run one job in a fresh sandbox for at most ``seconds``; never raises for the job's sake."""
+    uid = sandbox_user(slot) if isolation.kind == "bwrap" else None
+    rl = limits(isolation, seconds, own_user=uid is not None)
+    job = {**job, "uid": uid, "limits": rl if uid is not None else {}}
+    cmd, env = command(isolation, uid)
+    cwd = None
+    if isolation.kind == "none":
+        import tempfile
+
+        cwd = tempfile.mkdtemp(prefix="ce-grade-")
+        env = {
+            **os.environ,
+            **env,
+            "HOME": cwd,
+            "MPLCONFIGDIR": f"{cwd}/.mpl",
+            "IPYTHONDIR": f"{cwd}/.ipython",
+        }
+
+    def preexec():
+        import ctypes
+        import resource
+
+        try:  # the runner dies with the grader, even without bwrap
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except Exception:
+            pass
+
+        if uid is None:
+            for name, value in rl.items():
+                resource.setrlimit(
+                    getattr(resource, f"RLIMIT_{name.upper()}"),
+                    (value, value),
+                )
+
+    result = Run()
+    started = time.monotonic()
+    child = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=preexec,
+        cwd=cwd,
+        env=env,
+    )
+    stderr = []
+    readers = [
+        threading.Thread(target=_read_messages, args=(child, result)),
+        threading.Thread(target=_read_tail, args=(child.stderr, stderr)),
+    ]
+    for reader in readers:
+        reader.daemon = True
+        reader.start()
+    try:
+        child.stdin.write(json.dumps(job).encode())
+        child.stdin.close()
+    except OSError:
+        pass
+    try:
+        child.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        result.timed_out = True
+    _kill(child)
+    for reader in readers:
+        reader.join(timeout=10)
+    result.returncode = child.returncode
+    result.seconds = time.monotonic() - started
+    result.stderr = b"".join(stderr).decode("utf-8", "replace")[-2000:]
+    if cwd:
+        shutil.rmtree(cwd, ignore_errors=True)
+    return result
+
+
+def _kill(child):
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def _read_messages(child, result: Run):
+    """Read JSON lines from the runner, at most TOTAL_LIMIT bytes; stop the run past that."""
+    pending, total = b"", 0
+    stream = child.stdout
+    while True:
+        chunk = stream.read1(1 << 16)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > TOTAL_LIMIT:
+            result.overflow = True
+            _kill(child)
+            break
+        pending += chunk
+        if len(pending) > LINE_LIMIT and b"\n" not in pending:
+            result.overflow = True
+            _kill(child)
+            break
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict):
+                result.messages.append(message)
+    stream.close()
+
+
+def _read_tail(stream, sink):
+    kept = 0
+    while True:
+        chunk = stream.read1(1 << 16)
+        if not chunk:
+            break
+        if kept < 8192:
+            sink.append(chunk[: 8192 - kept])
+            kept += len(sink[-1])
+    stream.close()

@@ -20,6 +20,12 @@ from .ch2 import cross_entropy, double_softmax_loss, log_softmax
 from .ch3 import cross_entropy_grad, finite_difference, smoothed_grad
 from .ch4 import bce_with_logits, two_class_as_binary
 from .ch5 import smoothed_target, weighted_cross_entropy
+from .ch7 import (
+    distillation_loss,
+    fit_temperature,
+    kl_batchmean,
+    smoothing_floor,
+)
 
 __all__ = [
     "Case",
@@ -29,13 +35,17 @@ __all__ = [
     "channels_first",
     "cross_entropy",
     "cross_entropy_grad",
+    "distillation_loss",
     "double_softmax_loss",
     "finite_difference",
+    "fit_temperature",
+    "kl_batchmean",
     "log_softmax",
     "logits_from_probs",
     "run_check",
     "smoothed_grad",
     "smoothed_target",
+    "smoothing_floor",
     "softmax",
     "two_class_as_binary",
     "weighted_cross_entropy",

@@ -128,12 +128,12 @@ def exercises(chapter) -> list[Exercise]:
     for cell in read(chapter).cells:
         cell_tags = tags(cell)
         if "exercise" in cell_tags:
-            label = re.search(r":label:\s*(\S+)", cell.source).group(1)
-            title = (
-                re.search(r"```\{exercise\}\s*(.*)", cell.source)
-                .group(1)
-                .strip()
-            )
+            label = re.search(r":label:\s*(\S+)", cell.source)
+            title = re.search(r"```\{exercise\}\s*(.*)", cell.source)
+            if label is None or title is None:  # a student notebook's
+                current = None
+                continue
+            label, title = label.group(1), title.group(1).strip()
             current = {
                 "label": label,
                 "title": title,

@@ -120,14 +120,15 @@ def write_autograder(
     chapter, zip_path = Path(chapter), Path(zip_path)
     if not chapter.is_file():
         raise FileNotFoundError(f"no chapter notebook at {chapter}")
-    found = exercises(read(chapter))
-    if not found:
-        raise ValueError(f"{chapter} has no exercises to grade")
-    if "solution" not in {t for c in read(chapter).cells for t in _tags(c)}:
+    nb = read(chapter)
+    all_tags = {t for c in nb.cells for t in _tags(c)}
+    if "solution" not in all_tags and all_tags & {"answer", "self-check"}:
         raise ValueError(
-            f"{chapter} has no solution cells: pass the chapter from the book, "
-            "not a student notebook"
+            f"{chapter} looks like a student notebook (no solution cells): "
+            "pass the chapter from the book"
         )
+    if not exercises(nb):
+        raise ValueError(f"{chapter} has no exercises to grade")
     if mode not in (None, "fractional", "all-or-nothing"):
         raise ValueError(
             f"grading mode must be 'fractional' or 'all-or-nothing', got {mode!r}"

@@ -22,12 +22,19 @@ Then the later chapters' modules, the self-checks (``checks/``) and the coursewo
 0.417
 """
 
+from .diagnose import diagnose
 from .gradients import (
     binary_cross_entropy_grad,
     binary_cross_entropy_with_logits_grad,
     cross_entropy_grad,
     finite_difference_grad,
     softmax_jacobian,
+)
+from .imbalance import (
+    class_counts,
+    effective_number_weights,
+    focal_loss,
+    inverse_frequency_weights,
 )
 from .information import (
     distillation_loss,
@@ -62,13 +69,18 @@ __all__ = [
     "binary_cross_entropy_grad",
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_grad",
+    "class_counts",
     "cross_entropy",
     "cross_entropy_grad",
+    "diagnose",
     "distillation_loss",
+    "effective_number_weights",
     "entropy",
     "expected_calibration_error",
     "finite_difference_grad",
     "fit_temperature",
+    "focal_loss",
+    "inverse_frequency_weights",
     "kl_div",
     "log_sigmoid",
     "log_softmax",

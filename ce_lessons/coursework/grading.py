@@ -191,7 +191,7 @@ def code_cells(nb, notes) -> list:
         source = cell.get("source", "")
         if isinstance(source, list):
             source = "".join(str(s) for s in source)
-        source = str(source)
+        source = original = str(source)
         cell_tags = (cell.get("metadata") or {}).get("tags") or []
         if "self-check" in cell_tags:
             try:
@@ -204,7 +204,7 @@ def code_cells(nb, notes) -> list:
                     continue  # the self-check call only: not run
                 source = ast.unparse(ast.Module(body=rest, type_ignores=[]))
                 notes.append(
-                    f"{_describe(position, cell.get('source', ''))} is "
+                    f"{_describe(position, original)} is "
                     "tagged self-check but holds other code too: that code "
                     "was run, the check call was left out"
                 )
@@ -667,6 +667,9 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+_CSV_LOCK = threading.Lock()
+
+
 def write_csv(grades, chapter, out) -> None:
     """The scores, one row per file, written to a temporary file and moved into place."""
     labels = [e.label for e in chapter.exercises]
@@ -697,9 +700,10 @@ def write_csv(grades, chapter, out) -> None:
             notes,
         ]
         writer.writerow([safe_cell(v) for v in row])
-    tmp = Path(str(out) + ".tmp")
-    tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(tmp, out)
+    with _CSV_LOCK:
+        tmp = Path(f"{out}.{os.getpid()}.tmp")
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        os.replace(tmp, out)
 
 
 def write_feedback(grades, chapter, folder) -> None:

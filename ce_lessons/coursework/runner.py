@@ -32,6 +32,7 @@ from ce_lessons.checks._framework import changed as _changed
 from ce_lessons.checks._framework import fresh as _fresh
 
 MESSAGE_LIMIT = 8 << 20  # bytes of one message
+_dumps = json.dumps  # bound before any student code runs
 
 
 class TimeUp(BaseException):
@@ -66,9 +67,9 @@ class Runner:
         self.start = time.monotonic()
 
     def send(self, **message):
-        line = json.dumps(message)
+        line = _dumps(message)
         if len(line) > MESSAGE_LIMIT:
-            line = json.dumps(
+            line = _dumps(
                 {
                     "m": message.get("m"),
                     "too_big": True,
@@ -183,8 +184,7 @@ class Runner:
     # --- 5. the functions on the cases ---------------------------------------------------
 
     def run_exercises(self):
-        from .exchange import encode, raised
-
+        encode, raised = self.encode, self.raised
         for exercise, proxies, runs, error, recorder in self.plans:
             missing = []
             for name, proxy in proxies.items():
@@ -202,6 +202,9 @@ class Runner:
                 signal.ITIMER_REAL,
                 max(0.5, min(self.job["check_timeout"], left)),
             )
+            # the record of calls stays on from the first call to the message
+            # sent: a patched serializer calling the course's function is seen
+            sys.setprofile(recorder.hook)
             try:
                 for number, (fn, public, secret) in enumerate(runs):
                     for part, cases in (("p", public), ("h", secret)):
@@ -229,6 +232,9 @@ class Runner:
                 ]
                 for key, values in recorder.calls.items()
             }
+            if sys.getprofile() is not recorder.hook:
+                recorder.tampered = True
+            sys.setprofile(None)
             self.send(
                 m="exercise",
                 label=exercise["label"],
@@ -241,7 +247,12 @@ class Runner:
             )
 
     def run(self):
+        from . import exchange
+
         self.shell = None
+        # bound now, before any student code: patching the modules later
+        # changes nothing here
+        self.encode, self.raised = exchange.encode, exchange.raised
         self.capture()
         self.send(m="ready")
         self.run_cells()
@@ -310,7 +321,6 @@ class Proxy:
             )
             raise NameError(self.name)
         before = _fresh(args)
-        sys.setprofile(recorder.hook)
         try:
             value = self.target(*args)
         except TimeUp:
@@ -326,7 +336,7 @@ class Proxy:
         finally:
             if sys.getprofile() is not recorder.hook:
                 recorder.tampered = True
-            sys.setprofile(None)
+                sys.setprofile(recorder.hook)
         record.append((value, _changed(before, args)))
         return value
 

@@ -1,434 +1,370 @@
-"""Coursework: student notebooks and grading, as an instructor relies on them.
+"""Grading, as an instructor relies on it: scores, reasons, the CSV, honest accidents, resuming.
 
-- `ce-assign` removes every solution, keeps every self-check, leaves no output and no book-only
-  markup behind.
-- `ce-grade` gives the chapter itself full marks, the student notebook zero, a classic mistake
-  partial marks with its hint, and every kind of bad submission a score and a reason, without
-  stopping or changing the grading of the others; the easy ways to cheat earn nothing.
+- `ce-grade` gives the chapter itself full marks (public and hidden cases), the student notebook
+  zero, a classic mistake partial marks with its hint, and every file in the folder a row and a
+  true reason, without one submission changing the grading of another.
+- Honest accidents (quit() mid-notebook, a stalled cell, a notebook slower than --timeout, a
+  process that ends, huge prints, code in a self-check cell) cost only what they break.
+- Results are journaled one by one: a killed run resumes and loses nothing.
 
-Most tests use a small chapter made here (numpy only, so kernels start fast); the last ones use the
-book's real chapter 1.
+Most tests grade a small numpy-only chapter (fast sandboxes); one uses the book's chapter 1.
 """
 
-import csv
-import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from ce_lessons.coursework import assignments, grading
+from ce_lessons.coursework import grading, sandbox
+
+from .notebooks import (
+    CHANNELS,
+    LIMITS,
+    NO_MAX_SHIFT,
+    notes,
+    rows,
+    small_chapter,
+    total,
+    with_answer,
+    with_cell,
+    with_solution,
+    write,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTER_1 = ROOT / "book" / "ch1_probabilities_vs_logits.ipynb"
+STUB = 'def {0}(*args):\n    raise NotImplementedError("{0}")\n'
 
-SOFTMAX = (
-    "def my_softmax(x, dim):\n"
-    "    e = np.exp(x - x.max(axis=dim, keepdims=True))\n"
-    "    return e / e.sum(axis=dim, keepdims=True)\n"
+pytestmark = pytest.mark.skipif(
+    bool(sandbox.missing_bwrap()), reason="bubblewrap is not usable here"
 )
-CHANNELS = "def channels_first(x):\n    return np.moveaxis(x, -1, 1)\n"
-
-
-def exercise_cells(label, title, solution, check):
-    v4 = nbformat.v4
-    return [
-        v4.new_markdown_cell(
-            f"```{{exercise}} {title}\n:label: {label}\n\nWrite it.\n```",
-            metadata={"tags": ["exercise"]},
-        ),
-        v4.new_markdown_cell(
-            f"```{{solution-start}} {label}\n:class: dropdown\n```",
-            metadata={"tags": ["solution-start"]},
-        ),
-        v4.new_code_cell(solution, metadata={"tags": ["solution"]}),
-        v4.new_markdown_cell(
-            "```{solution-end}\n```", metadata={"tags": ["solution-end"]}
-        ),
-        v4.new_code_cell(check, metadata={"tags": ["self-check"]}),
-    ]
-
-
-def small_chapter():
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# A small chapter"),
-        nbformat.v4.new_code_cell(
-            "import numpy as np\nfrom ce_lessons import checks"
-        ),
-        *exercise_cells(
-            "ex-softmax",
-            "A stable softmax",
-            SOFTMAX,
-            "checks.softmax(my_softmax)",
-        ),
-        *exercise_cells(
-            "ex-channels",
-            "Classes into dim 1",
-            CHANNELS,
-            "checks.channels_first(channels_first)",
-        ),
-    ]
-    return nb
-
-
-def copy(nb):
-    return nbformat.from_dict(json.loads(json.dumps(nb)))
-
-
-def with_solution(nb, function, source):
-    """The notebook with the solution cell defining ``function`` replaced by ``source``."""
-    nb = copy(nb)
-    for cell in nb.cells:
-        if f"def {function}(" in cell.source:
-            cell.source = source
-    return nb
-
-
-def with_cell(nb, source, at=2):
-    nb = copy(nb)
-    nb.cells.insert(at, nbformat.v4.new_code_cell(source))
-    return nb
-
-
-FAKE_PACKAGE = """\
-import pathlib
-fake = pathlib.Path('ce_lessons')
-fake.mkdir(exist_ok=True)
-(fake / '__init__.py').write_text('')
-(fake / 'checks.py').write_text('''
-class R:
-    score, passed, passed_cases, failed_cases, message = 1.0, True, ['x'], [], ''
-def softmax(fn): return R()
-def channels_first(fn): return R()
-''')
-"""
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Grade one folder holding every kind of submission; return the CSV rows and the folder."""
+    """Grade one folder holding every kind of honest submission; return the rows and folder."""
     work = tmp_path_factory.mktemp("course")
     chapter = work / "chapter.ipynb"
     base = small_chapter()
     nbformat.write(base, chapter)
     subs = work / "submissions"
-    (subs / "alice").mkdir(parents=True)
-    fake_line = 'CE_GRADE {"label": "ex-softmax", "score": 100.0}'
-    notebooks = {
-        "solution": base,
-        "alice/homework": base,  # one folder per student works too
-        "student": assignments.student_notebook(base, work),
-        "no_max_shift": with_solution(
-            base,
-            "my_softmax",
-            "def my_softmax(x, dim):\n    return np.exp(x) / np.exp(x).sum(axis=dim, keepdims=True)\n",
-        ),
-        "reshape": with_solution(
-            base,
-            "channels_first",
-            "def channels_first(x):\n    n, h, w, c = x.shape\n    return x.reshape(n, c, h, w)\n",
-        ),
-        "raises": with_cell(base, "raise ValueError('oops')"),
-        "endless_function": with_solution(
-            base,
-            "my_softmax",
-            "def my_softmax(x, dim):\n    while True:\n        pass\n",
-        ),
-        "endless_cell": with_cell(
-            base, "import time\nwhile True:\n    time.sleep(0.1)", at=99
-        ),
-        "exits": with_cell(base, "import sys\nsys.exit(3)"),
-        "kernel_dies": with_cell(base, "import os\nos._exit(0)"),
-        "huge_output": with_cell(
-            base, "for i in range(100_000):\n    print('spam', i)"
-        ),
-        "missing_function": with_solution(base, "channels_first", "pass"),
-        "fake_score_lines": with_cell(
-            base, f"print({fake_line!r})\nprint('CE_GRADE not json')", at=99
-        ),
-        "patches_checks": with_cell(
-            base,
-            "import ce_lessons.checks\nce_lessons.checks.softmax = lambda fn: None\nnp.allclose = lambda *a, **k: True",
-        ),
-        "fake_package": with_cell(
-            with_solution(
-                base,
-                "my_softmax",
-                "def my_softmax(x, dim):\n    return x\n",
-            ),
-            FAKE_PACKAGE,
-        ),
-    }
-    for name, nb in notebooks.items():
-        nbformat.write(nb, subs / f"{name}.ipynb")
-    (subs / "not_json.ipynb").write_text("{ this is not a notebook")
-    (subs / "no_cell_type.ipynb").write_text(
-        json.dumps(
-            {
-                "nbformat": 4,
-                "nbformat_minor": 5,
-                "metadata": {},
-                "cells": [{"source": "x"}],
-            }
-        )
+    self_check = with_solution(base, "channels_first", "pass")
+    for cell in self_check.cells:
+        if "self-check" in cell.metadata.get("tags", []) and (
+            "channels_first" in cell.source
+        ):
+            cell.source = CHANNELS + "checks.channels_first(channels_first)"
+    student = with_solution(
+        with_solution(base, "my_softmax", STUB.format("my_softmax")),
+        "channels_first",
+        STUB.format("channels_first"),
     )
+    write(
+        subs,
+        {
+            "solution": with_answer(base, "exp(1000) is inf"),
+            "alice/homework": base,
+            "student": student,
+            "no_max_shift": with_solution(base, "my_softmax", NO_MAX_SHIFT),
+            "raises": with_cell(base, "raise ValueError('oops')"),
+            "quits_midway": with_cell(base, "quit()", at=3),
+            "sys_exit": with_cell(base, "import sys\nsys.exit(3)", at=3),
+            "os_exit": with_cell(base, "import os\nos._exit(0)", at=3),
+            "stalled_cell": with_cell(
+                base, "import time\nwhile True:\n    time.sleep(0.1)", at=99
+            ),
+            "huge_output": with_cell(
+                base, "for i in range(200):\n    print('spam' * 100_000)"
+            ),
+            "missing_function": with_solution(base, "channels_first", "pass"),
+            "self_check_code": self_check,
+            "=cmd|calc": base,
+        },
+    )
+    (subs / "not_json.ipynb").write_text("{ this is not a notebook")
     (subs / "wrong_name.py").write_text("def my_softmax(x, dim): ...")
-    (subs / ".DS_Store").write_text("hidden files are not submissions")
+    (subs / ".DS_Store").write_text("hidden files get a row too")
+    (subs / ".ipynb_checkpoints").mkdir()
+    nbformat.write(base, subs / ".ipynb_checkpoints" / "x-checkpoint.ipynb")
     out = work / "scores.csv"
-    limits = grading.Limits(cell=3, notebook=60, check=10)
     grading.grade_folder(
         chapter,
         subs,
         out,
         jobs=2,
-        limits=limits,
+        limits=LIMITS,
         feedback=work / "feedback",
+        seed="test seed",
     )
-    with open(out, newline="") as handle:
-        rows = {row["submission"]: row for row in csv.DictReader(handle)}
-    return rows, work
+    return rows(out), work
 
 
-def score(rows, name, column="total"):
-    return float(rows[name][column])
+def test_every_file_gets_a_row_with_a_student_and_a_reason(graded):
+    table, work = graded
+    files = {
+        p.relative_to(work / "submissions").as_posix()
+        for p in (work / "submissions").rglob("*")
+        if p.is_file()
+    }
+    escaped = {("'" + f if f[0] in "=+-@" else f) for f in files}
+    assert set(table) == escaped
+    assert table["alice/homework.ipynb"]["student"] == "alice"
+    assert table["solution.ipynb"]["student"] == "solution"
+    for name in (".DS_Store", ".ipynb_checkpoints/x-checkpoint.ipynb"):
+        assert "not graded: a hidden file or folder" in table[name]["notes"]
+    assert "not a notebook" in table["wrong_name.py"]["notes"]
+    assert "not a valid notebook" in table["not_json.ipynb"]["notes"]
 
 
-def test_the_csv_has_one_row_per_submission_and_one_column_per_exercise(
-    graded,
-):
-    rows, _ = graded
-    assert len(rows) == 18 and ".DS_Store" not in rows
-    assert list(next(iter(rows.values())).keys()) == [
-        "submission",
-        "ex-softmax",
-        "ex-channels",
-        "total",
-        "out_of",
-        "notes",
-    ]
-    assert all(row["out_of"] == "2.0" for row in rows.values())
+def test_no_csv_cell_starts_a_formula(graded):
+    table, work = graded
+    row = table["'=cmd|calc.ipynb"]
+    assert row["student"] == "'=cmd|calc" and float(row["total"]) == 2.0
+    text = (work / "scores.csv").read_text()
+    for line in text.splitlines()[1:]:
+        for cell in line.split(","):
+            assert cell.strip('"')[:1] not in ("=", "+", "-", "@")
 
 
-def test_the_solution_gets_full_marks_and_the_student_notebook_zero(graded):
-    rows, _ = graded
-    assert (
-        score(rows, "solution.ipynb") == 2.0
-        and rows["solution.ipynb"]["notes"] == ""
-    )
-    assert score(rows, "alice/homework.ipynb") == 2.0
-    assert score(rows, "student.ipynb") == 0.0
-    assert "NotImplementedError" in rows["student.ipynb"]["notes"]
+def test_the_solution_gets_full_marks_on_public_and_hidden_cases(graded):
+    table, work = graded
+    assert total(table, "solution") == 2.0 and total(table, "alice/homework") == 2.0
+    report = (work / "feedback" / "solution.ipynb.txt").read_text()
+    assert "all 6 public cases pass" in report
+    assert "Hidden cases: 6 of 6 pass" in report
+
+
+def test_the_student_notebook_scores_zero(graded):
+    table, _ = graded
+    assert total(table, "student") == 0.0
+    assert "raised NotImplementedError" in notes(table, "student")
 
 
 def test_a_classic_mistake_gets_partial_marks_and_its_hint(graded):
-    rows, _ = graded
-    assert score(rows, "no_max_shift.ipynb", "ex-softmax") == pytest.approx(
-        5 / 6, abs=1e-4
-    )
-    assert score(rows, "no_max_shift.ipynb", "ex-channels") == 1.0
-    assert (
-        "Subtract the largest logit" in rows["no_max_shift.ipynb"]["notes"]
-    )
-    assert 0.0 < score(rows, "reshape.ipynb", "ex-channels") < 1.0
-    assert (
-        "reshape keeps the numbers in memory order"
-        in rows["reshape.ipynb"]["notes"]
-    )
+    table, _ = graded
+    row = table["no_max_shift.ipynb"]
+    assert 0 < float(row["ex-softmax"]) < 1 and float(row["ex-channels"]) == 1
+    assert "Subtract the largest logit" in row["notes"]
 
 
 @pytest.mark.parametrize(
-    "name, total, reason",
+    "name, reason",
     [
-        (
-            "raises.ipynb",
-            2.0,
-            "the code cell starting \"raise ValueError('oops')\" raised ValueError: oops",
-        ),
-        (
-            "endless_function.ipynb",
-            1.0,
-            "ex-softmax: not graded: the self-check took longer than 10 s",
-        ),
-        ("endless_cell.ipynb", 2.0, "raised KeyboardInterrupt"),
-        ("exits.ipynb", 2.0, "raised SystemExit: 3"),
-        (
-            "kernel_dies.ipynb",
-            2.0,
-            "stopped the kernel; it was left out and the rest run again",
-        ),
-        ("huge_output.ipynb", 2.0, "printed too much; its output was cut"),
-        ("missing_function.ipynb", 1.0, "channels_first is not defined"),
-        ("not_json.ipynb", 0.0, "not a valid notebook"),
-        ("no_cell_type.ipynb", 0.0, "not a valid notebook"),
-        ("wrong_name.py", 0.0, "not a notebook (expected a .ipynb file)"),
+        ("raises", "raised ValueError: oops"),
+        ("quits_midway", "called exit(), quit() or sys.exit(); grading ignored it"),
+        ("sys_exit", "called exit(), quit() or sys.exit(); grading ignored it"),
+        ("os_exit", "ended the Python process (os._exit, a crash, or a resource limit); it was left out"),
+        ("stalled_cell", "took longer than 4 s (--cell-timeout) and was stopped; the rest"),
+        ("self_check_code", "is tagged self-check but holds other code too"),
     ],
 )
-def test_a_bad_submission_gets_a_score_and_a_reason(
-    graded, name, total, reason
+def test_an_honest_accident_costs_nothing_and_is_named(graded, name, reason):
+    table, _ = graded
+    assert total(table, name) == 2.0
+    assert reason in notes(table, name)
+
+
+def test_a_huge_output_is_ignored_and_costs_nothing(graded):
+    table, _ = graded
+    assert total(table, "huge_output") == 2.0
+
+
+def test_a_missing_function_scores_zero_for_its_exercise_only(graded):
+    table, _ = graded
+    row = table["missing_function.ipynb"]
+    assert float(row["ex-softmax"]) == 1 and float(row["ex-channels"]) == 0
+    assert "channels_first is not defined" in row["notes"]
+
+
+def test_written_answers_are_collected_per_exercise_with_a_manual_column(graded):
+    table, work = graded
+    assert table["solution.ipynb"]["ex-why (manual)"] == ""
+    text = (work / "scores_written" / "ex-why.md").read_text()
+    assert "## solution (solution.ipynb)\n\nexp(1000) is inf" in text
+    assert "## alice (alice/homework.ipynb)\n\nBecause exp overflows." in text
+
+
+def test_a_notebook_slower_than_the_timeout_is_graded_on_what_it_defined(
+    tmp_path,
 ):
-    rows, _ = graded
-    assert score(rows, name) == total
-    assert reason in rows[name]["notes"]
-
-
-def test_a_submission_for_another_chapter_is_named_as_such(tmp_path):
-    chapter = tmp_path / "chapter.ipynb"
-    nbformat.write(small_chapter(), chapter)
-    other = nbformat.v4.new_notebook(
-        cells=[
-            nbformat.v4.new_code_cell(
-                "def my_cross_entropy(x, y):\n    return 0"
-            )
-        ]
+    base = small_chapter()
+    nbformat.write(base, tmp_path / "chapter.ipynb")
+    slow = with_cell(base, "import time\ntime.sleep(1.5)", at=99)
+    for _ in range(5):
+        slow = with_cell(slow, "time.sleep(1.5)", at=99)
+    write(tmp_path / "subs", {"slow": slow})
+    out = tmp_path / "scores.csv"
+    grading.grade_folder(
+        tmp_path / "chapter.ipynb",
+        tmp_path / "subs",
+        out,
+        limits=grading.Limits(cell=2, notebook=7, check=5),
     )
-    nbformat.write(other, tmp_path / "other.ipynb")
-    grade = grading.grade_submission(
-        tmp_path / "other.ipynb",
-        assignments.exercises(chapter),
-        grading.Limits(),
-    )
-    assert grade.total == 0.0 and any(
-        "another chapter" in note for note in grade.notes
-    )
+    table = rows(out)
+    assert total(table, "slow") == 2.0
+    assert "share of --timeout (7 s)" in notes(table, "slow")
 
 
-@pytest.mark.parametrize(
-    "name", ["fake_score_lines.ipynb", "patches_checks.ipynb"]
-)
-def test_tricks_in_the_kernel_change_nothing(graded, name):
-    rows, _ = graded
-    assert (
-        score(rows, name) == 2.0
-    )  # the right answers, graded by the real checks, capped at 2
-
-
-def test_a_fake_package_in_the_working_directory_is_not_used(graded):
-    rows, _ = graded
-    assert (
-        score(rows, "fake_package.ipynb", "ex-softmax") == 0.0
-    )  # its my_softmax returns x
-
-
-def test_each_submission_gets_a_feedback_file_with_every_report(graded):
-    _, work = graded
-    text = (work / "feedback" / "no_max_shift.ipynb.txt").read_text()
-    assert text.startswith("no_max_shift.ipynb: 1.8333 of 2.0 points")
-    assert (
-        "softmax: 5 of 6 public cases pass." in text
-        and "FAIL  huge logits" in text
-    )
-    assert "channels_first: all 4 public cases pass." in text
-
-
-def test_all_or_nothing_gives_no_points_to_a_partly_right_answer(tmp_path):
-    chapter = tmp_path / "chapter.ipynb"
-    nbformat.write(small_chapter(), chapter)
-    naive = with_solution(
-        small_chapter(),
-        "my_softmax",
-        "def my_softmax(x, dim):\n    return np.exp(x) / np.exp(x).sum(axis=dim, keepdims=True)\n",
-    )
-    nbformat.write(naive, tmp_path / "naive.ipynb")
-    grade = grading.grade_submission(
-        tmp_path / "naive.ipynb",
-        assignments.exercises(chapter),
-        grading.Limits(all_or_nothing=True),
-    )
-    assert grade.scores == {"ex-softmax": 0.0, "ex-channels": 1.0}
-
-
-def test_the_command_line_reports_a_missing_folder_and_a_chapter_without_exercises(
-    tmp_path, capsys
+def test_a_student_notebook_passed_as_the_chapter_is_refused_clearly(
+    tmp_path,
 ):
+    student = with_solution(small_chapter(), "my_softmax", STUB.format("my_softmax"))
+    nbformat.write(student, tmp_path / "student.ipynb")
+    with pytest.raises(grading.ChapterError, match="looks like a student notebook"):
+        grading.Chapter.load(tmp_path / "student.ipynb")
     with pytest.raises(SystemExit) as stop:
-        grading.main([str(CHAPTER_1), str(tmp_path / "nowhere")])
-    assert (
-        stop.value.code == 2
-        and "no folder of submissions" in capsys.readouterr().err
-    )
-    with pytest.raises(SystemExit) as stop:
-        grading.main(
-            [str(ROOT / "book" / "getting_started.ipynb"), str(tmp_path)]
-        )
-    assert (
-        stop.value.code == 2
-        and "has no exercises" in capsys.readouterr().err
-    )
-    with pytest.raises(SystemExit) as stop:
-        assignments.main([str(tmp_path / "nowhere"), str(tmp_path / "out")])
+        grading.main([str(tmp_path / "student.ipynb"), str(tmp_path)])
     assert stop.value.code == 2
 
 
-def test_the_student_notebook_has_no_solution_no_output_and_every_self_check():
-    student = assignments.student_notebook(CHAPTER_1)
-    source = "\n".join(c.source for c in student.cells)
-    for exercise in assignments.exercises(CHAPTER_1):
-        assert exercise.solution.strip() not in source
-        assert exercise.check in source
-        assert f"your code here ({exercise.label})" in source
-    assert all(
-        c.outputs == [] and c.execution_count is None
-        for c in student.cells
-        if c.cell_type == "code"
-    )
-    assert "How this notebook is graded" in student.cells[0].source
-
-
-def test_the_student_notebook_has_no_book_only_markup():
-    student = assignments.student_notebook(CHAPTER_1)
-    markdown = "\n".join(
-        c.source for c in student.cells if c.cell_type == "markdown"
-    )
-    for markup in [
-        "{glue:text}",
-        "{exercise}",
-        "{solution-start}",
-        "{literalinclude}",
-        "{doc}",
-        "{ref}",
-    ]:
-        assert markup not in markdown
-    assert "0.9488" in markdown  # the glued number, written in
-    assert (
-        "def logits_from_probs(probs, dim):" in markdown
-    )  # the included source, written in
-
-
-def test_assign_writes_a_student_notebook_for_every_chapter_with_exercises(
-    tmp_path,
+def test_without_bubblewrap_the_grader_refuses_unless_told(
+    tmp_path, monkeypatch, capsys
 ):
-    written = {p.name for p in assignments.assign(ROOT / "book", tmp_path)}
-    assert {
-        "ch1_probabilities_vs_logits.ipynb",
-        "ch5_every_option.ipynb",
-    } <= written
-    assert "getting_started.ipynb" not in written  # no exercises there
+    monkeypatch.setattr(sandbox, "missing_bwrap", lambda: "bwrap is not installed")
+    nbformat.write(small_chapter(), tmp_path / "chapter.ipynb")
+    (tmp_path / "subs").mkdir()
+    with pytest.raises(SystemExit) as stop:
+        grading.main([str(tmp_path / "chapter.ipynb"), str(tmp_path / "subs")])
+    assert stop.value.code == 2
+    assert "--no-sandbox" in capsys.readouterr().err
+    help_text = subprocess.run(
+        [sys.executable, "-m", "ce_lessons.coursework.grading", "--help"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "RISK" in help_text and "solutions" in help_text
 
 
-def test_the_real_chapter_grades_to_full_marks_and_its_student_version_to_zero(
-    tmp_path,
-):
-    subs = tmp_path / "submissions"
-    subs.mkdir()
-    nbformat.write(
-        nbformat.read(CHAPTER_1, as_version=4), subs / "solution.ipynb"
+def test_a_roster_names_the_students(tmp_path):
+    base = small_chapter()
+    nbformat.write(base, tmp_path / "chapter.ipynb")
+    write(tmp_path / "subs", {"a123/hw": base, "b456": base})
+    (tmp_path / "roster.csv").write_text(
+        "submission,student\na123,Ada Lovelace\nb456,@Bob\n"
     )
-    nbformat.write(
-        assignments.student_notebook(CHAPTER_1), subs / "student.ipynb"
+    out = tmp_path / "scores.csv"
+    grading.grade_folder(
+        tmp_path / "chapter.ipynb",
+        tmp_path / "subs",
+        out,
+        limits=LIMITS,
+        roster=tmp_path / "roster.csv",
     )
-    grades = {
-        g.submission: g
-        for g in grading.grade_folder(
-            CHAPTER_1, subs, tmp_path / "scores.csv"
+    table = rows(out)
+    assert table["a123/hw.ipynb"]["student"] == "Ada Lovelace"
+    assert table["b456.ipynb"]["student"] == "'@Bob"
+
+
+def test_a_killed_run_resumes_and_loses_nothing(tmp_path):
+    base = small_chapter()
+    nbformat.write(base, tmp_path / "chapter.ipynb")
+    names = [f"s{i}" for i in range(4)]
+    write(tmp_path / "subs", {n: base for n in names})
+    out, journal = tmp_path / "scores.csv", tmp_path / "scores.journal.jsonl"
+    command = [
+        sys.executable,
+        "-m",
+        "ce_lessons.coursework.grading",
+        str(tmp_path / "chapter.ipynb"),
+        str(tmp_path / "subs"),
+        "--out",
+        str(out),
+        "--jobs",
+        "1",
+        "--hidden-seed",
+        "x",
+    ]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    for line in child.stdout:  # kill it as soon as one result is reported
+        if line.startswith("[1]"):
+            child.send_signal(signal.SIGKILL)
+            break
+    child.wait()
+    before = journal.read_text().splitlines()
+    assert 1 <= len(before) < 4
+    assert len(rows(out)) == len(before)  # the CSV holds what was graded
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    after = journal.read_text().splitlines()
+    assert after[: len(before)] == before  # nothing graded twice
+    assert len(after) == 4
+    assert all(total(rows(out), n) == 2.0 for n in names)
+    regraded = subprocess.run(command + ["--regrade"], capture_output=True, text=True)
+    assert regraded.returncode == 0 and len(journal.read_text().splitlines()) == 8
+
+
+def _sandbox_processes():
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid >= 200_000:
+                    found.append(entry.name)
+            except OSError:
+                continue
+    return found
+
+
+def test_no_process_or_kernel_file_is_left_behind(graded):
+    time.sleep(0.5)
+    assert _sandbox_processes() == []
+    leftovers = list(Path("/tmp").glob("ce-grade-*")) + list(
+        Path(os.path.expanduser("~/.local/share/jupyter/runtime")).glob(
+            "kernel-*.json"
         )
-    }
-    assert grades["solution.ipynb"].total == len(
-        assignments.exercises(CHAPTER_1)
     )
-    assert grades["student.ipynb"].total == 0.0
+    assert not [p for p in leftovers if p.stat().st_mtime > time.time() - 600]
+
+
+@pytest.fixture(scope="module")
+def chapter_1(tmp_path_factory):
+    work = tmp_path_factory.mktemp("chapter1")
+    nb = nbformat.read(CHAPTER_1, as_version=4)
+    hard_coded = with_solution(
+        nb,
+        "my_softmax",
+        "_known = {}\n"
+        "def my_softmax(x, dim):\n"
+        "    x = np.asarray(x, dtype=float)\n"
+        "    key = (x.tobytes(), dim)\n"
+        "    if key not in _known:  # the public cases, as seen in a self-check\n"
+        "        e = np.exp(x - x.max(axis=dim, keepdims=True))\n"
+        "        _known[key] = e / e.sum(axis=dim, keepdims=True)\n"
+        "    return _known[key] if len(_known) <= 6 else np.zeros_like(x)\n",
+    )
+    write(work / "subs", {"solution": nb, "hard_coded": hard_coded})
+    out = work / "scores.csv"
+    grading.grade_folder(
+        CHAPTER_1,
+        work / "subs",
+        out,
+        jobs=2,
+        feedback=work / "feedback",
+        seed="term seed",
+    )
+    return rows(out), work
+
+
+def test_the_book_chapter_grades_to_full_marks_on_public_and_hidden_cases(
+    chapter_1,
+):
+    table, work = chapter_1
+    points = len(grading.Chapter.load(CHAPTER_1).exercises)
+    assert total(table, "solution") == points
+    assert "Hidden cases: 6 of 6 pass" in (
+        work / "feedback" / "solution.ipynb.txt"
+    ).read_text()
+
+
+def test_a_function_that_knows_only_the_public_cases_fails_the_hidden_ones(
+    chapter_1,
+):
+    table, _ = chapter_1
+    row = table["hard_coded.ipynb"]
+    assert float(row["ch1-ex-softmax"]) == pytest.approx(0.5)
+    assert "6 of 6 public cases pass, 0 of 6 hidden" in row["notes"]

@@ -39,7 +39,7 @@ SEVERITIES = ("error", "warning", "note")
 # (low-precision softmax outputs sum to 1 only roughly).
 SUM_TOL = {"float16": 1e-2, "bfloat16": 5e-2}
 VOID_LABELS = (255, -1)  # "void" / "unlabelled" in segmentation datasets
-MIN_VALUES_FOR_SIGMOID = 8  # fewer logits can all land in [0, 1] by chance
+MIN_VALUES = 8  # fewer logits can look like probabilities by chance
 WIDTH = 72  # a printed report fits a docstring and the book's 76 columns
 
 
@@ -231,18 +231,29 @@ def _shape(shape) -> str:
 # ------------------------------------------------------------------
 
 
-def _look_like_probabilities(call) -> bool:
+def _enough_rows(call) -> bool:
+    """At least 8 values, all rows finite: a row or two of logits can sum
+    to 1 by chance, a whole batch does not."""
     rows = _finite_rows(call)
-    if call.n_classes < 2 or rows.size == 0 or len(rows) < len(_rows(call)):
+    return (
+        call.n_classes >= 2
+        and rows.size >= MIN_VALUES
+        and len(rows) == len(_rows(call))
+    )
+
+
+def _look_like_probabilities(call) -> bool:
+    if not _enough_rows(call):
         return False
+    rows = _finite_rows(call)
     in_unit = np.all((rows >= 0) & (rows <= 1))
     return bool(in_unit and np.allclose(rows.sum(1), 1, atol=_tol(call)))
 
 
 def _look_like_log_probabilities(call) -> bool:
-    rows = _finite_rows(call)
-    if call.n_classes < 2 or rows.size == 0 or len(rows) < len(_rows(call)):
+    if not _enough_rows(call):
         return False
+    rows = _finite_rows(call)
     lse = _logsumexp(rows)
     return bool(np.all(rows <= 0) and np.allclose(lse, 0, atol=_tol(call)))
 
@@ -325,7 +336,7 @@ def _check_sigmoid_as_logits(call):
     if call.loss != "binary_cross_entropy_with_logits":
         return None
     x = call.x
-    if x.size < MIN_VALUES_FOR_SIGMOID or not np.all((x >= 0) & (x <= 1)):
+    if x.size < MIN_VALUES or not np.all((x >= 0) & (x <= 1)):
         return None
     return Finding(
         "sigmoid-as-logits",

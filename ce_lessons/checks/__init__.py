@@ -20,6 +20,7 @@ from .ch2 import cross_entropy, double_softmax_loss, log_softmax
 from .ch3 import cross_entropy_grad, finite_difference, smoothed_grad
 from .ch4 import bce_with_logits, two_class_as_binary
 from .ch5 import smoothed_target, weighted_cross_entropy
+from .ch6 import one_unit_binary_loss, sequence_logits_loss, void_mask_loss
 from .ch7 import (
     distillation_loss,
     fit_temperature,
@@ -49,4 +50,8 @@ __all__ = [
     "softmax",
     "two_class_as_binary",
     "weighted_cross_entropy",
+    # chapter 6
+    "one_unit_binary_loss",
+    "sequence_logits_loss",
+    "void_mask_loss",
 ]

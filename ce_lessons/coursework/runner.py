@@ -80,7 +80,8 @@ class Runner:
                     },
                 }
             )
-        self.out.write(line + "\n")
+        # a leading newline ends whatever the submission wrote to this pipe
+        self.out.write("\n" + line + "\n")
         self.out.flush()
 
     # --- 3. the cases, before any student code -------------------------------------------

@@ -286,7 +286,7 @@ def _kill(child):
 
 def _read_messages(child, result: Run):
     """Read JSON lines from the runner, at most TOTAL_LIMIT bytes; stop the run past that."""
-    pending, total = b"", 0
+    pending, total = bytearray(), 0
     stream = child.stdout
     while True:
         chunk = stream.read1(1 << 16)
@@ -297,19 +297,25 @@ def _read_messages(child, result: Run):
             result.overflow = True
             _kill(child)
             break
+        start = len(pending)
         pending += chunk
-        if len(pending) > LINE_LIMIT and b"\n" not in pending:
-            result.overflow = True
-            _kill(child)
-            break
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
+        if b"\n" not in chunk:
+            if len(pending) > LINE_LIMIT:
+                result.overflow = True
+                _kill(child)
+                break
+            continue
+        end = pending.rindex(b"\n", start)
+        for line in bytes(pending[:end]).split(b"\n"):
+            if not line.strip():
+                continue
             try:
                 message = json.loads(line)
             except ValueError:
                 continue
             if isinstance(message, dict):
                 result.messages.append(message)
+        del pending[: end + 1]
     stream.close()
 
 

@@ -202,8 +202,10 @@ def _included_source(path: Path, name: str) -> str:
 # notebook does not have: the website's hidden solutions.
 SOLUTION_POINTER = re.compile(
     r"hidden\s+solutions?|solutions?\s+dropdown|"
-    r"(?:open|see|read|compare\s+\w+(?:\s+\w+)?\s+with)\s+the\s+solutions?\b|"
-    r"the\s+solutions?\s+(?:below|above)",
+    r"(?:open|see|read|compare\s+[\w ]{0,40}?\s*with)\s+the\s+(?:\w+\s+)?"
+    r"solutions?\b|"
+    r"the\s+(?:\w+\s+)?solutions?\s+(?:below|above)|"
+    r"solutions?,?\s+which\s+the\s+(?:course\s+)?(?:website|site|book)\s+shows",
     re.IGNORECASE,
 )
 
@@ -369,20 +371,17 @@ def drop_solution_pointers(source: str) -> str:
             and ")" not in source[opening:start]
             and "(" not in source[end:closing]
         ):
-            # inside a parenthesis: keep its other clauses, drop it if none is left
-            inner = source[opening + 1 : closing]
-            clauses = [
-                c
-                for c in re.split(r",\s+|;\s+", inner)
-                if not SOLUTION_POINTER.search(c)
-            ]
-            kept = ", ".join(c.strip() for c in clauses if c.strip())
-            if kept:
-                source = source[: opening + 1] + kept + source[closing:]
-            else:
+            # inside a parenthesis: drop the clause that points, and what follows it
+            boundary = max(
+                source.rfind(",", opening, start),
+                source.rfind(";", opening, start),
+            )
+            if boundary == -1:
                 source = (
                     source[:opening].rstrip(" \n") + source[closing + 1 :]
                 )
+            else:
+                source = source[:boundary] + source[closing:]
             continue
         # otherwise the whole sentence goes
         before = max(

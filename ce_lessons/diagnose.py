@@ -138,8 +138,8 @@ class _Call:
         """The target as int64 class indices if it reads as such (right
         shape, or one extra size-1 dim; integer or whole floats)."""
         t = self.t
-        if self.is_binary or self.x.ndim == 0:
-            return None
+        if self.is_binary or self.x.ndim == 0 or t.shape == self.x.shape:
+            return None  # binary, or probabilities (the input's shape)
         if t.shape != self.index_shape:
             if t.ndim != self.x.ndim or 1 not in t.shape[1:]:
                 return None
@@ -378,7 +378,8 @@ def _check_single_output_unit(call):
         "input has 1 class (dim "
         f"{call.class_dim} of shape {_shape(call.x.shape)}): the softmax "
         "of one logit is always 1, so the loss and its gradient are "
-        "exactly 0 and nothing is learned.",
+        "exactly 0 and nothing is learned (labels 1 would be out of "
+        "range).",
         "for a binary problem keep 1 output and use "
         "binary_cross_entropy_with_logits(input.squeeze(1), "
         "target.float()), or give the model 2 outputs.",
@@ -437,6 +438,29 @@ def _check_one_hot_weighted_mean(call):
         "scaled differently.",
         "pass class indices, target.argmax(dim=1), to get the weighted "
         "mean of class indices.",
+    )
+
+
+def _check_probability_target_not_normalized(call):
+    if call.loss != "cross_entropy" or call.t.shape != call.x.shape:
+        return None
+    if call.t.dtype.kind != "f" or not np.all(np.isfinite(call.t)):
+        return None
+    t = np.moveaxis(call.t, call.class_dim, -1).reshape(-1, call.n_classes)
+    sums = t.sum(axis=1)
+    tol = SUM_TOL.get(call.t_dtype, 1e-3)
+    bad = (np.abs(sums - 1) > tol) | np.any((t < 0) | (t > 1), axis=1)
+    if not bad.any():
+        return None
+    return Finding(
+        "probability-target-not-normalized",
+        "warning",
+        f"target has the input's shape, so torch reads it as class "
+        f"probabilities, but {int(bad.sum())} of its {len(t)} rows are "
+        f"not distributions (sums from {float(sums.min()):.3g} to "
+        f"{float(sums.max()):.3g}); torch does not check and computes "
+        "-sum(q log p) anyway.",
+        "pass class indices (N,), or rows that sum to 1 over the classes.",
     )
 
 
@@ -961,6 +985,7 @@ _CHECKS = (
     _check_single_output_unit,
     _check_one_hot_target,
     _check_one_hot_weighted_mean,
+    _check_probability_target_not_normalized,
     _check_target_extra_dim,
     _check_float_class_indices,
     _check_target_not_int64,

@@ -289,6 +289,15 @@ TRIGGERS = [
         False,
     ),
     (
+        "probability-target-not-normalized",
+        "warning",
+        "cross_entropy",
+        LOGITS,
+        np.eye(3)[Y] * 0.5,
+        {},
+        False,
+    ),
+    (
         "target-extra-dim",
         "error",
         "cross_entropy",
@@ -612,6 +621,15 @@ def test_torch_tensors_that_require_grad_and_bfloat16_are_read():
     assert not diagnose(x16, torch.tensor(Y))
     y32 = torch.tensor(Y, dtype=torch.int32)
     assert "dtype int32" in diagnose(x16, y32)[0].message
+
+
+def test_one_unit_with_float_labels_is_zero_and_reported():
+    x, y = LOGITS[:, :1], np.array([[1.0], [0.0], [1.0], [0.0]])
+    assert F.cross_entropy(torch.tensor(x), torch.tensor(y)).item() == 0
+    assert diagnose(x, y).codes == [
+        "single-output-unit",
+        "probability-target-not-normalized",
+    ]
 
 
 def test_a_float16_overflow_is_named():

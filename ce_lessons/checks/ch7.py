@@ -67,7 +67,23 @@ def smoothing_floor(fn):
             true_term_only,
         ),
     ]
-    return run_check("smoothing_floor", fn, cases, mistakes)
+
+    def hidden(rng):
+        return [
+            Case(
+                f"hidden {i}",
+                (c, eps),
+                np.asarray(info.entropy(_smoothed(c, eps))),
+            )
+            for i, (c, eps) in enumerate(
+                zip(
+                    rng.integers(2, 60, size=4),
+                    rng.uniform(0.01, 1.0, size=4),
+                )
+            )
+        ]
+
+    return run_check("smoothing_floor", fn, cases, mistakes, hidden=hidden)
 
 
 def kl_batchmean(fn):
@@ -134,7 +150,22 @@ def kl_batchmean(fn):
             lambda lp, q_: -np.sum(q_ * lp) / len(lp),
         ),
     ]
-    return run_check("kl_batchmean", fn, cases, mistakes)
+
+    def hidden(rng):
+        found = []
+        for i in range(4):
+            n, c = rng.integers(1, 6), rng.integers(2, 7)
+            lp = prob.log_softmax(rng.normal(size=(n, c)), 1)
+            q_ = prob.softmax(2.0 * rng.normal(size=(n, c)), 1)
+            q_[:, 0] = np.where(rng.random(n) < 0.5, 0.0, q_[:, 0])  # zeros
+            q_ = q_ / q_.sum(axis=1, keepdims=True)
+            expected = info.kl_div(lp, q_, reduction="batchmean")
+            found.append(
+                Case(f"hidden {i}", (lp, q_), np.asarray(expected))
+            )
+        return found
+
+    return run_check("kl_batchmean", fn, cases, mistakes, hidden=hidden)
 
 
 def distillation_loss(fn):
@@ -190,7 +221,22 @@ def distillation_loss(fn):
             lambda s_, t_, T: T**2 * kl_at(s_, t_, T, T, "mean"),
         ),
     ]
-    return run_check("distillation_loss", fn, cases, mistakes)
+
+    def hidden(rng):
+        found = []
+        for i in range(4):
+            n, c = rng.integers(1, 6), rng.integers(2, 7)
+            s_, t_ = 2.0 * rng.normal(size=(2, n, c))
+            T = float(rng.uniform(0.5, 8.0))
+            expected = info.distillation_loss(s_, t_, temperature=T)
+            found.append(
+                Case(f"hidden {i}", (s_, t_, T), np.asarray(expected))
+            )
+        return found
+
+    return run_check(
+        "distillation_loss", fn, cases, mistakes, hidden=hidden
+    )
 
 
 def _calibrated_sample(seed, n, n_classes, scale):
@@ -242,6 +288,27 @@ def fit_temperature(fn):
             lambda x, y: 1.0,
         ),
     ]
+
+    def hidden(rng):
+        found = []
+        for i in range(3):
+            seed, scale = (
+                int(rng.integers(2**31)),
+                float(rng.uniform(0.4, 3.0)),
+            )
+            x, y = _calibrated_sample(
+                seed, 300, int(rng.integers(3, 8)), scale
+            )
+            expected = info.fit_temperature(x, y)
+            found.append(Case(f"hidden {i}", (x, y), np.asarray(expected)))
+        return found
+
     return run_check(
-        "fit_temperature", fn, cases, mistakes, rtol=1e-4, atol=0.0
+        "fit_temperature",
+        fn,
+        cases,
+        mistakes,
+        rtol=1e-4,
+        atol=0.0,
+        hidden=hidden,
     )

@@ -203,3 +203,37 @@ def test_a_fit_that_is_too_coarse_is_described_not_mislabelled():
 
     result = checks.fit_temperature(coarse)
     assert not result.passed and result.message.startswith("Does not match")
+
+
+def hidden_builder(check, monkeypatch):
+    """The hidden-case builder a checker hands the grader, with its tolerances."""
+    from ce_lessons.checks import _framework
+
+    seen = {}
+
+    def grader(exercise, fn, cases, mistakes, rtol, atol, hidden):
+        seen.update(hidden=hidden, rtol=rtol, atol=atol, mistakes=mistakes)
+
+    monkeypatch.setattr(_framework, "_GRADER", grader)
+    check(None)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "check, answer", RIGHT, ids=lambda f: getattr(f, "__name__", "")
+)
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_hidden_cases_pass_a_right_answer_and_fail_every_mistake(
+    check, answer, monkeypatch
+):
+    seen = hidden_builder(check, monkeypatch)
+    cases = seen["hidden"](np.random.default_rng(2026))
+    assert cases, "no hidden case"
+    tol = dict(rtol=seen["rtol"], atol=seen["atol"], equal_nan=True)
+    for case in cases:
+        np.testing.assert_allclose(answer(*case.args), case.expected, **tol)
+    for mistake in seen["mistakes"]:
+        assert not all(
+            np.allclose(mistake.wrong(*case.args), case.expected, **tol)
+            for case in cases
+        ), mistake.hint

@@ -251,7 +251,7 @@ def outcome(op, call: Call) -> list[str]:
 
 def _describe(value) -> str:
     if isinstance(value, torch.Tensor):
-        return "(" + ",".join(str(n) for n in value.shape) + ")"
+        return str(tuple(value.shape)).replace(" ", "")
     if isinstance(value, torch.dtype):
         return str(value).removeprefix("torch.")
     return str(value).replace(" ", "")

@@ -63,13 +63,17 @@ def as_float(value, name: str) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def as_class_indices(value, name: str) -> np.ndarray:
+def as_class_indices(
+    value,
+    name: str,
+    hint: str = "Class probabilities must have the same shape as the input.",
+) -> np.ndarray:
     """``value`` as an int64 array of class indices; floats are refused, even whole ones."""
     array = to_numpy(value, name)
     if array.dtype.kind not in "iu":
         raise TypeError(
             f"{name} holds class indices, so it must be an integer array; got dtype {array.dtype} "
-            f"({_short(array)}). Class probabilities must have the same shape as the input."
+            f"({_short(array)}). {hint}"
         )
     return array.astype(np.int64)
 
@@ -216,7 +220,13 @@ def check_classification(
             f"target has shape {raw.shape} and floating dtype, so it reads as class probabilities, "
             f"which need the input's shape {x.shape}"
         )
-    y = as_class_indices(raw, "target")
+    hint = (
+        "Class probabilities must have the same shape as the input."
+        if allow_probability_target
+        else "nll_loss takes class indices only; for class probabilities "
+        "use cross_entropy."
+    )
+    y = as_class_indices(raw, "target", hint)
     _check_class_target(
         y, x.shape, dim, ignore_index, allow_probability_target
     )

@@ -33,7 +33,7 @@ def _max_shift(x, dim):
 
 
 def logsumexp(input, dim, keepdim=False):
-    r"""log Σ_c exp(x_c) along ``dim`` (an int or a tuple), without overflow.
+    r"""log Σ_c exp(x_c) along ``dim`` (an int or tuple), without overflow.
 
     .. math::
         \operatorname{logsumexp}(x) = m + \log \sum_c e^{x_c - m},

@@ -303,3 +303,14 @@ def test_the_same_option_by_keyword_is_accepted():
     assert ce.cross_entropy(
         X, [0, 1], None, ignore_index=0
     ) == pytest.approx(np.log(3))
+
+
+def test_nll_loss_refuses_probability_targets_and_points_to_cross_entropy():
+    """torch's nll_loss takes class indices only; so does ours, and it says
+    where probability targets belong."""
+    with pytest.raises(
+        TypeError, match="for class probabilities use cross_entropy"
+    ):
+        ce.nll_loss(X, UNIFORM)
+    with pytest.raises(RuntimeError):
+        F.nll_loss(t64(X), t64(UNIFORM))

@@ -329,20 +329,85 @@ def test_a_classic_mistake_fails_and_gets_its_hint(
     assert hint.split()[0] in repr(result)
 
 
-@pytest.mark.parametrize("h", [1e-3, 1e-5, 1e-7, 1e-9])
-def test_a_forward_difference_fails_the_gradient_check_whatever_its_step(h):
-    assert not checks.finite_difference(
-        lambda f, x: forward_difference(f, x, h)
-    ).passed
+@pytest.mark.parametrize("h", [1e-2, 1e-3, 1e-4, 1e-5, 1e-6])
+def test_a_forward_difference_fails_the_gradient_check_at_a_usual_step(h):
+    # at h ≈ 1e-7–1e-8 a forward difference is as accurate as the central
+    # ones the check must accept, and nothing can tell them apart
+    result = checks.finite_difference(lambda f, x: forward_difference(f, x, h))
+    assert not result.passed
+    if h <= 1e-4:  # close enough to the mistake's own h = 1e-5 to be named
+        assert "forward difference" in result.message
 
 
-@pytest.mark.parametrize("h", [1e-4, 1e-5, 1e-6])
+@pytest.mark.parametrize("h", [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8])
 def test_a_central_difference_passes_the_gradient_check_for_any_sensible_step(
     h,
 ):
-    assert checks.finite_difference(
+    result = checks.finite_difference(
         lambda f, x: ce.finite_difference_grad(f, x, h)
-    ).passed
+    )
+    assert result.passed, result.message
+
+
+def test_a_failure_message_prints_enough_digits_to_show_the_difference():
+    result = checks.finite_difference(
+        lambda f, x: ce.finite_difference_grad(f, x, 1e-5) + 3e-4
+    )
+    message = result.message
+    expected = message.split("expected ")[1].split(",")[0]
+    got = message.split("got ")[1].rstrip(").")
+    assert expected != got, message
+
+
+def shifting_in_place(x, dim):
+    x -= x.max(axis=dim, keepdims=True)  # changes the caller's array
+    e = np.exp(x)
+    return e / e.sum(axis=dim, keepdims=True)
+
+
+def test_a_function_that_changes_its_input_in_place_gets_its_own_hint():
+    first = checks.softmax(shifting_in_place)
+    assert not first.passed
+    assert "changed an argument in place" in first.message
+    assert repr(checks.softmax(shifting_in_place)) == repr(first)
+
+
+def test_each_case_gets_a_fresh_copy_so_repeated_runs_agree():
+    seen = []
+
+    def remembers(x, dim):
+        seen.append(x)
+        return stable_softmax(x, dim)
+
+    checks.softmax(remembers)
+    checks.softmax(remembers)
+    assert len({id(x) for x in seen}) == len(seen)
+    assert checks.softmax(remembers).passed
+
+
+def test_the_student_and_judge_sides_are_separate_functions():
+    from ce_lessons.checks import _framework
+
+    cases = [_framework.Case("v", (np.array([1.0, 2.0]), 0), ce.softmax([1.0, 2.0], 0))]
+    outcomes = _framework.collect(stable_softmax, cases)
+    result = _framework.judge("softmax", cases, outcomes)
+    assert result.passed and result.score == 1.0
+    wrong = _framework.collect(lambda x, dim: x, cases)
+    assert _framework.judge("softmax", cases, wrong).score == 0.0
+
+
+def test_every_checker_names_the_course_functions_its_answer_must_not_call():
+    from ce_lessons.checks import _framework
+
+    assert _framework.reference_functions("softmax") == (
+        "probabilities.softmax",
+        "probabilities.log_softmax",
+    )
+    for name in checks.__all__:
+        if name[0].islower() and name != "run_check":
+            for dotted in _framework.reference_functions(name):
+                module, _, function = dotted.rpartition(".")
+                assert callable(getattr(getattr(ce, module), function))
 
 
 def test_an_unknown_mistake_is_described_by_its_largest_difference():

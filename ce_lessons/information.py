@@ -29,6 +29,7 @@ from ._validate import (
     check_dim,
     check_ignore_index,
     check_in_unit_interval,
+    keyword_options,
 )
 from .losses import cross_entropy
 from .probabilities import log_softmax, softmax
@@ -44,15 +45,15 @@ __all__ = [
     "reliability_bins",
 ]
 
-KL_REDUCTIONS = ("none", "batchmean", "sum", "mean")
-SUM_ATOL = 1e-4  # as for cross_entropy's probability targets
+_KL_REDUCTIONS = ("none", "batchmean", "sum", "mean")
+_SUM_ATOL = 1e-4  # as for cross_entropy's probability targets
 
 
 def _check_distribution(p, name, dim):
     """Refuse values outside [0, 1] and sums along ``dim`` away from 1."""
     check_in_unit_interval(p, name)
     sums = p.sum(axis=dim)
-    off = ~np.isclose(sums, 1.0, rtol=0.0, atol=SUM_ATOL)
+    off = ~np.isclose(sums, 1.0, rtol=0.0, atol=_SUM_ATOL)
     if np.any(off):
         where = tuple(int(i) for i in np.argwhere(off)[0])
         raise ValueError(
@@ -75,7 +76,7 @@ def _check_log_probabilities(a, name, hint):
 
 
 def _check_kl_reduction(reduction):
-    if reduction not in KL_REDUCTIONS:
+    if reduction not in _KL_REDUCTIONS:
         raise ValueError(
             "reduction must be one of 'batchmean', 'sum', 'mean' or "
             f"'none'; got {reduction!r}"
@@ -134,6 +135,7 @@ def entropy(input, *, dim=-1):
     return float(out) if out.ndim == 0 else out
 
 
+@keyword_options("input", "target")
 def kl_div(input, target, *, reduction="mean", log_target=False):
     r"""``torch.nn.functional.kl_div``: KL(q ‖ p) term by term.
 

@@ -65,7 +65,7 @@ def encode(value, depth=0):
             f"returned an array of {array.size} numbers (more than "
             f"{MAX_ELEMENTS})",
         )
-    array = np.ascontiguousarray(array)
+    array = np.array(array, order="C")  # (ascontiguousarray makes 0-d 1-d)
     return {
         "t": "array",
         "dtype": array.dtype.str,

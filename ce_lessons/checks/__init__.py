@@ -27,8 +27,12 @@ from .ch7 import (
     kl_batchmean,
     smoothing_floor,
 )
+from .ch8 import accumulated_loss, causal_lm_loss
 
 __all__ = [
+    # chapter 8
+    "accumulated_loss",
+    "causal_lm_loss",
     "Case",
     "CheckResult",
     "Mistake",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -620,11 +621,11 @@ def main(argv=None):
     )
     parser.add_argument(
         "--hidden-seed",
-        metavar="FILE",
+        metavar="SEED",
         help=(
-            "with --gradescope: the instructor's hidden-case seed file to "
-            "ship in the zip (default: a new random seed, written next to "
-            "the zip)"
+            "with --gradescope: the secret the hidden cases come from, as "
+            "ce-grade takes it (default: $CE_HIDDEN_SEED, else a new random "
+            "one, kept next to the zip)"
         ),
     )
     args = parser.parse_args(argv)
@@ -639,17 +640,16 @@ def main(argv=None):
             from .gradescope_zip import seed_kept_for, write_autograder
 
             chapter, zip_path = args.gradescope
+            seed = args.hidden_seed or os.environ.get("CE_HIDDEN_SEED")
             written = write_autograder(
-                chapter,
-                zip_path,
-                mode=args.grading,
-                seed_file=args.hidden_seed,
+                chapter, zip_path, mode=args.grading, seed=seed
             )
             print(f"wrote {written}")
-            if not args.hidden_seed:
+            if not seed:
                 print(
-                    f"wrote {seed_kept_for(written)}: the seed of the hidden "
-                    "cases; keep it secret (ce-grade can use it too)"
+                    f"wrote {seed_kept_for(written)}: the secret seed of the "
+                    "hidden cases; grade with the same cases locally with "
+                    f'ce-grade --hidden-seed "$(cat {seed_kept_for(written)})"'
                 )
             return 0
         if args.notebooks_only:

@@ -1,23 +1,24 @@
 """A Gradescope autograder for one chapter: ``ce-assign --gradescope CHAPTER.ipynb ZIP``.
 
 Gradescope's autograder format (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
-a zip with ``setup.sh`` and ``run_autograder`` at its root. Gradescope unpacks it into
-``/autograder/source``, runs ``setup.sh`` once as root on its Ubuntu image, then, for each
-submission, puts the student's files in ``/autograder/submission`` and runs ``run_autograder``
-from ``/autograder``, which must write ``/autograder/results/results.json``.
+a zip with ``setup.sh`` and ``run_autograder`` at its root. Gradescope extracts the zip into
+``/autograder/source``, runs ``setup.sh`` once as root on its Ubuntu image and copies
+``run_autograder`` to ``/autograder/run_autograder``; then, for each submission, it puts the
+student's files in ``/autograder/submission`` and runs ``run_autograder`` from ``/autograder``,
+which must write ``/autograder/results/results.json``.
 
-The zip holds::
+The zip holds, all at its root (so in ``/autograder/source``)::
 
-    setup.sh              apt: python3-venv, bubblewrap; a venv in /opt/ce-lessons with the wheel
-    run_autograder        python -m ce_lessons.coursework.gradescope source/CHAPTER --root ROOT
-    source/CHAPTER.ipynb  the chapter, with its solutions (never visible inside the sandbox)
-    source/ce_lessons-…whl  the package, built by ce-assign from its own files
-    source/requirements.txt the wheel, the grader's packages and the chapter's, pinned
-    source/hidden-seed.txt  the instructor's seed of the hidden cases
+    setup.sh          apt: python3-venv, bubblewrap; a venv in /opt/ce-lessons with the wheel
+    run_autograder    python -m ce_lessons.coursework.gradescope source/CHAPTER --root ROOT
+    CHAPTER.ipynb     the chapter, with its solutions (never visible inside the sandbox)
+    ce_lessons-….whl  the package, built by ce-assign from its own files
+    requirements.txt  the wheel, the grader's packages and the chapter's, pinned
+    hidden_seed       the instructor's secret seed of the hidden cases (where the grader reads it)
 
 ``run_autograder`` reads ``CE_AUTOGRADER_ROOT`` (default ``/autograder``) and ``CE_PYTHON``
 (default the venv's python), so that a test can run it on a temporary folder laid out like
-``/autograder`` with the course's own environment.
+``/autograder`` with the course's own environment (:func:`unpack` lays it out).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from .bundle import (
 )
 
 VENV = "/opt/ce-lessons"
-SEED_FILE = "hidden-seed.txt"
+SEED_FILE = (
+    "hidden_seed"  # where gradescope.py reads it: ROOT/source/hidden_seed
+)
 
 # What a chapter's code needs when the grader runs a submission (besides ce_lessons).
 CHAPTER_PACKAGES = ["numpy", "torch", "matplotlib"]
@@ -79,6 +82,9 @@ set -uo pipefail
 ROOT="${{CE_AUTOGRADER_ROOT:-/autograder}}"
 PYTHON="${{CE_PYTHON:-{venv}/bin/python}}"
 mkdir -p "$ROOT/results"
+# The seed of the hidden cases, as ce-grade takes it (the sandbox clears the environment).
+CE_HIDDEN_SEED="$(cat "$ROOT/source/{seed_file}")"
+export CE_HIDDEN_SEED
 exec "$PYTHON" -m ce_lessons.coursework.gradescope \\
     "$ROOT/source/{chapter}" --root "$ROOT"{options}
 """
@@ -101,22 +107,22 @@ def requirements_text(wheel_name: str, root) -> str:
 
 def new_seed() -> str:
     """A fresh seed for the hidden cases: 128 random bits, as a decimal integer."""
-    return f"{secrets.randbits(128)}\n"
+    return str(secrets.randbits(128))
 
 
 def seed_kept_for(zip_path) -> Path:
     """Where a new seed is kept, next to the zip: ``ZIP_STEM.hidden-seed.txt``."""
     zip_path = Path(zip_path)
-    return zip_path.with_name(zip_path.stem + "." + SEED_FILE)
+    return zip_path.with_name(zip_path.stem + ".hidden-seed.txt")
 
 
 def write_autograder(
-    chapter, zip_path, *, mode=None, seed_file=None, book=None
+    chapter, zip_path, *, mode=None, seed=None, book=None
 ) -> Path:
     """Write the Gradescope autograder zip for ``chapter``; return its path. ``mode`` is the
-    grading mode ("all-or-nothing" or "fractional", the default); ``seed_file`` the
-    instructor's hidden-case seed (without it a new one is written next to the zip, to keep
-    for ``ce-grade``)."""
+    grading mode ("all-or-nothing" or "fractional", the default); ``seed`` the instructor's
+    secret for the hidden cases, as ``ce-grade --hidden-seed`` takes it (without one, a new
+    seed is made and kept next to the zip, for ``ce-grade``)."""
     chapter, zip_path = Path(chapter), Path(zip_path)
     if not chapter.is_file():
         raise FileNotFoundError(f"no chapter notebook at {chapter}")
@@ -131,19 +137,21 @@ def write_autograder(
         raise ValueError(f"{chapter} has no exercises to grade")
     if mode not in (None, "fractional", "all-or-nothing"):
         raise ValueError(
-            f"grading mode must be 'fractional' or 'all-or-nothing', got {mode!r}"
+            "grading mode must be 'fractional' or 'all-or-nothing', "
+            f"got {mode!r}"
         )
     root = package_root(book or chapter.parent)
-    if seed_file is not None:
-        seed = Path(seed_file).read_text()
-        if not seed.strip():
-            raise ValueError(f"the seed file {seed_file} is empty")
-    else:
+    if seed is None:
         seed = new_seed()
         kept = seed_kept_for(zip_path)
         kept.parent.mkdir(parents=True, exist_ok=True)
-        kept.write_text(seed)
-    options = f' \\\n    --hidden-seed "$ROOT/source/{SEED_FILE}"'
+        kept.write_text(seed + "\n")
+    seed = str(seed)
+    if not seed.strip() or "\n" in seed.strip():
+        raise ValueError(
+            f"the hidden seed must be one non-empty line, got {seed!r}"
+        )
+    options = ""
     if mode == "all-or-nothing":
         options += " \\\n    --all-or-nothing"
     with tempfile.TemporaryDirectory(prefix="ce-gradescope-") as work:
@@ -156,10 +164,13 @@ def write_autograder(
                 venv=VENV, numpy=numpy, torch=torch
             ),
             "run_autograder": RUN_AUTOGRADER.format(
-                venv=VENV, chapter=chapter.name, options=options
+                venv=VENV,
+                chapter=chapter.name,
+                options=options,
+                seed_file=SEED_FILE,
             ),
-            "source/requirements.txt": requirements_text(wheel.name, root),
-            f"source/{SEED_FILE}": seed,
+            "requirements.txt": requirements_text(wheel.name, root),
+            SEED_FILE: seed.strip(),
         }
         zip_path.parent.mkdir(parents=True, exist_ok=True)
         partial = zip_path.with_name(zip_path.name + ".partial")
@@ -173,13 +184,13 @@ def write_autograder(
                 )
             _add(
                 archive,
-                f"source/{chapter.name}",
+                chapter.name,
                 chapter.read_bytes(),
                 executable=False,
             )
             _add(
                 archive,
-                f"source/{wheel.name}",
+                wheel.name,
                 wheel.read_bytes(),
                 executable=False,
             )

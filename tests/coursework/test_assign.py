@@ -18,7 +18,6 @@ import re
 import subprocess
 import sys
 import zipfile
-from importlib.util import find_spec
 from pathlib import Path
 
 import nbformat
@@ -566,22 +565,25 @@ def test_the_zip_has_gradescope_layout(autograder):
     with zipfile.ZipFile(autograder) as archive:
         infos = {i.filename: i for i in archive.infolist()}
         names = set(infos)
-        assert {
-            "setup.sh",
-            "run_autograder",
-            "source/chapter.ipynb",
-            "source/requirements.txt",
-            "source/hidden-seed.txt",
-            "source/ce_lessons-0.1.0-py3-none-any.whl",
-        } == names
+        assert (
+            {  # at the root: Gradescope extracts it into /autograder/source
+                "setup.sh",
+                "run_autograder",
+                "chapter.ipynb",
+                "requirements.txt",
+                "hidden_seed",
+                "ce_lessons-0.1.0-py3-none-any.whl",
+            }
+            == names
+        )
         for script in ["setup.sh", "run_autograder"]:
             mode = infos[script].external_attr >> 16
             assert mode & 0o111 == 0o111, script
             assert archive.read(script).startswith(b"#!/usr/bin/env bash\n")
         setup = archive.read("setup.sh").decode()
         run = archive.read("run_autograder").decode()
-        requirements = archive.read("source/requirements.txt").decode()
-        seed = archive.read("source/hidden-seed.txt").decode()
+        requirements = archive.read("requirements.txt").decode()
+        seed = archive.read("hidden_seed").decode()
     assert "apt-get install" in setup and "bubblewrap" in setup
     assert (
         "python3-venv" in setup
@@ -595,8 +597,22 @@ def test_the_zip_has_gradescope_layout(autograder):
     )
     assert "./ce_lessons-0.1.0-py3-none-any.whl" in requirements
     assert "numpy==" in requirements and "nbclient==" in requirements
-    assert int(seed) > 0
-    assert gradescope_zip.seed_kept_for(autograder).read_text() == seed
+    assert int(seed) > 2**64  # a fresh random seed ...
+    kept = gradescope_zip.seed_kept_for(autograder)
+    assert kept.read_text().strip() == seed  # ... kept for the instructor
+    assert 'CE_HIDDEN_SEED="$(cat "$ROOT/source/hidden_seed")"' in run
+
+
+def test_the_zip_refuses_a_seed_of_several_lines(small_book, tmp_path):
+    with pytest.raises(
+        ValueError, match=r"hidden seed must be one .* 'a\\nb'"
+    ):
+        gradescope_zip.write_autograder(
+            small_book / "book" / "chapter.ipynb",
+            tmp_path / "a.zip",
+            seed="a\nb",
+            book=BOOK,
+        )
 
 
 def test_the_zip_scripts_are_valid_bash(autograder, tmp_path):
@@ -622,10 +638,6 @@ def test_the_zip_refuses_a_student_notebook_as_chapter(
         )
 
 
-@pytest.mark.skipif(
-    find_spec("ce_lessons.coursework.gradescope") is None,
-    reason="needs ce_lessons.coursework.gradescope (the grader's module)",
-)
 def test_run_autograder_writes_results_json(
     autograder, small_book, tmp_path
 ):
@@ -636,9 +648,11 @@ def test_run_autograder_writes_results_json(
         small_book / "book" / "chapter.ipynb", as_version=4
     )
     for cell in chapter.cells:
-        if "def channels_first(" in cell.source:  # one exercise wrong
-            cell.source = CHANNELS.replace(
-                "np.moveaxis(x, -1, 1)", "x.transpose(0, 3, 1, 2)[:, :1]"
+        if "def channels_first(" in cell.source:  # right on 1 case in 4
+            cell.source = (
+                "def channels_first(x):\n"
+                "    n, h, w, c = x.shape\n"
+                "    return x.reshape(n, c, h, w)\n"
             )
     nbformat.write(chapter, tmp_path / "submission" / "homework.ipynb")
     env = {
@@ -657,11 +671,10 @@ def test_run_autograder_writes_results_json(
     assert all(
         {"score", "max_score", "name", "output"} <= set(t) for t in tests
     )
-    assert all(
-        t.get("visibility", "visible")
-        in {"hidden", "after_due_date", "after_published", "visible"}
-        for t in tests
-    )
+    assert {t.get("visibility", "visible") for t in tests} == {
+        "visible",  # the public cases
+        "after_published",  # the hidden ones
+    }
     by_name = {}
     for t in tests:
         by_name.setdefault(
@@ -670,8 +683,50 @@ def test_run_autograder_writes_results_json(
     assert sum(t["score"] for t in by_name["softmax"]) == sum(
         t["max_score"] for t in by_name["softmax"]
     )
-    assert (
-        sum(t["score"] for t in by_name["channels"]) == 0
-    )  # all-or-nothing
+    # all-or-nothing (from ce-assign --grading): 1 case in 4 right earns 0
+    assert sum(t["score"] for t in by_name["channels"]) == 0
+    assert any("reshape" in t["output"] for t in by_name["channels"])
     total = results.get("score", sum(t["score"] for t in tests))
     assert total == sum(t["score"] for t in by_name["softmax"])
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def test_ce_assign_notebooks_only_states_the_chosen_mode(
+    small_book, tmp_path
+):
+    out = tmp_path / "out"
+    code = assignments.main(
+        [
+            str(small_book / "book"),
+            str(out),
+            "--notebooks-only",
+            "--grading",
+            "fractional",
+            "--grading-note",
+            "Due Friday.",
+        ]
+    )
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["chapter.ipynb"]
+    first = nbformat.read(out / "chapter.ipynb", as_version=4).cells[0]
+    assert "the fraction of its cases" in first.source
+    assert first.source.endswith("Due Friday.")
+
+
+def test_ce_assign_gradescope_refuses_a_student_notebook(
+    small_book, tmp_path, capsys
+):
+    student = tmp_path / "student.ipynb"
+    nbformat.write(
+        assignments.student_notebook(small_book / "book" / "chapter.ipynb"),
+        student,
+    )
+    with pytest.raises(SystemExit) as stop:
+        assignments.main(
+            ["--gradescope", str(student), str(tmp_path / "a.zip")]
+        )
+    assert stop.value.code == 2
+    assert "looks like a student notebook" in capsys.readouterr().err
+    assert not (tmp_path / "a.zip").exists()

@@ -1,0 +1,287 @@
+"""Sphinx extension: the website on every screen (issue 17).
+
+What it does to the built site, each part checked by ``tests/browser``:
+
+- adds ``_static/ce-site.css`` and ``_static/ce-site.js`` to every page (the ☰ and "Contents"
+  buttons, wide math and tables in their own scroll boxes, solutions opened from their whole bar,
+  search snippets from the page's text);
+- a **self-check** cell that follows a solution moves into it, under the label "Self-check run on
+  the solution above:", so that a closed solution never shows "all N public cases pass" as if it
+  were about the reader's code;
+- a **"Run it yourself"** box on every page whose source is a notebook: the download link of the
+  notebook, the course archive (``_downloads/cross-entropy-course.zip``: the notebooks,
+  ``ce_lessons`` and the requirements) and the one command that installs and opens it;
+- a **meta description** on every page (its first paragraph), for search engines and link
+  previews;
+- after the build: every figure gets its intrinsic ``width``/``height`` (read from the PNG header,
+  so the page does not jump while it loads) and a link to itself (tap to enlarge on a phone);
+  the theme's 1.5 MB Font Awesome script is replaced by the few icons the pages use, inlined as
+  SVG masks in ``_static/ce-icons.css`` (from npm's ``@fortawesome/fontawesome-free``, the
+  theme's version).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import struct
+import urllib.parse
+import zipfile
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+FONTAWESOME = (
+    ROOT / "tools" / "site" / "node_modules" / "@fortawesome" / "fontawesome-free"
+)
+ARCHIVE = "cross-entropy-course.zip"
+# What a reader needs to run the chapters: the notebooks, the package and its requirements.
+ARCHIVE_FILES = [
+    "README.md",
+    "requirements.txt",
+    "constraints.txt",
+    "pyproject.toml",
+    "book/*.ipynb",
+    "ce_lessons/**/*.py",
+]
+RUN_COMMAND = (
+    "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt"
+    " && .venv/bin/jupyter lab book/"
+)
+SELF_CHECK_LABEL = "Self-check run on the solution above:"
+
+
+# --- the self-check belongs to the solution -------------------------------------------------
+
+
+def _is_solution(node) -> bool:
+    return isinstance(node, nodes.Element) and (
+        "solution" in node.get("classes", [])
+        or type(node).__name__.startswith("solution")
+    )
+
+
+def move_self_checks_into_solutions(app, doctree, docname):
+    for cell in list(doctree.findall(nodes.container)):
+        if "tag_self-check" not in cell.get("classes", []):
+            continue
+        parent = cell.parent
+        index = parent.index(cell)
+        if index == 0 or not _is_solution(parent[index - 1]):
+            continue
+        solution = parent[index - 1]
+        parent.remove(cell)
+        label = nodes.paragraph(
+            "", SELF_CHECK_LABEL, classes=["ce-self-check-label"]
+        )
+        solution += label
+        solution += cell
+
+
+# --- every page: description, "Run it yourself" ---------------------------------------------
+
+
+def _first_paragraph(body: str) -> str:
+    for match in re.finditer(r"<p(?:\s[^>]*)?>(.*?)</p>", body, re.S):
+        text = re.sub(r"<[^>]+>", "", match.group(1))
+        text = " ".join(html.unescape(text).split())
+        if len(text) > 40:
+            return text
+    return ""
+
+
+def _description(app, body: str) -> str:
+    text = _first_paragraph(body) or (
+        f"{app.config.project}: PyTorch's cross-entropy loss explained"
+        " with runnable, verified code."
+    )
+    if len(text) > 160:
+        text = text[:157].rsplit(" ", 1)[0] + "…"
+    return text
+
+
+def _run_box(app, pagename: str) -> str:
+    notebook = Path(pagename).name + ".ipynb"
+    depth = pagename.count("/")
+    up = "../" * depth
+    return f"""
+<aside class="ce-run-box" aria-label="Run it yourself">
+<p class="ce-run-box__title">Run it yourself</p>
+<p>This page is a Jupyter notebook:
+<a href="{up}_sources/{pagename}.ipynb" download="{notebook}">download {notebook}</a>.
+It imports <code>ce_lessons</code>, the course's package: get
+<a href="{up}_downloads/{ARCHIVE}" download>the course archive</a>
+(all the notebooks, <code>ce_lessons</code> and its pinned requirements), unzip it, and in
+its folder run</p>
+<pre class="ce-run-box__command"><code>{html.escape(RUN_COMMAND)}</code></pre>
+<p>Python 3.10 or newer; the install takes a minute or two.</p>
+</aside>
+"""
+
+
+def add_page_extras(app, pagename, templatename, context, doctree):
+    body = context.get("body", "")
+    description = html.escape(_description(app, body), quote=True)
+    context["metatags"] = (
+        context.get("metatags", "")
+        + f'\n<meta name="description" content="{description}" />'
+    )
+    if doctree is None or not body:
+        return
+    source = app.env.doc2path(pagename, base=False)
+    if str(source).endswith(".ipynb"):
+        context["body"] = re.sub(
+            r"(</h1>)",
+            lambda m: m.group(1) + _run_box(app, pagename),
+            body,
+            count=1,
+        )
+
+
+# --- after the build: figures, icons, the course archive ------------------------------------
+
+
+def _png_size(path: Path):
+    with open(path, "rb") as handle:
+        head = handle.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+IMG = re.compile(r"<img\b[^>]*>")
+
+
+def _polish_images(page: Path, text: str) -> str:
+    out, last = [], 0
+    for match in IMG.finditer(text):
+        tag = match.group(0)
+        src = re.search(r'src="([^"]+)"', tag)
+        if not src or "width=" in tag:
+            continue
+        url = urllib.parse.unquote(src.group(1).split("?")[0])
+        image = (page.parent / url).resolve()
+        size = _png_size(image) if image.is_file() else None
+        if size is None:
+            continue
+        width, height = size
+        new = tag[:-2].rstrip() if tag.endswith("/>") else tag[:-1]
+        new += f' width="{width}" height="{height}" loading="lazy" />'
+        before = text[: match.start()]
+        inside_link = before.rfind("<a ") > before.rfind("</a>")
+        if not inside_link:
+            new = (
+                f'<a class="ce-zoom" href="{src.group(1)}"'
+                ' title="Open the figure full size">' + new + "</a>"
+            )
+        out.append(text[last : match.start()] + new)
+        last = match.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
+FA_SCRIPT = re.compile(
+    r'\s*<(?:script[^>]*|link[^>]*)scripts/fontawesome\.js[^>]*>(?:</script>)?'
+)
+FA_STYLES = ("solid", "regular", "brands")
+FA_NOT_ICONS = {
+    "fa-solid",
+    "fa-regular",
+    "fa-brands",
+    "fa-lg",
+    "fa-xs",
+    "fa-sm",
+    "fa-fw",
+}
+
+
+def _icon_css(names: set) -> str:
+    rules = [
+        "/* The icons the pages use, from @fortawesome/fontawesome-free (as the theme's),",
+        "   as SVG masks: written by book/_ext/site_polish.py at build time. */",
+        ".fa-solid,.fas,.fa-regular,.far,.fa-brands,.fab{font-family:inherit!important;"
+        "font-weight:inherit!important}",
+    ]
+    missing = []
+    for name in sorted(names - FA_NOT_ICONS):
+        svg = None
+        for style in FA_STYLES:
+            candidate = FONTAWESOME / "svgs" / style / f"{name[3:]}.svg"
+            if candidate.exists():
+                svg = candidate.read_text(encoding="utf-8")
+                break
+        if svg is None:
+            missing.append(name)
+            continue
+        svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S).strip()
+        svg = svg.replace('"', "'")
+        box = re.search(r'viewBox="0 0 (\d+) (\d+)"', svg)
+        ratio = int(box.group(1)) / int(box.group(2)) if box else 1.0
+        data = urllib.parse.quote(svg, safe=" =:/'")
+        mask = f"url(\"data:image/svg+xml,{data}\") no-repeat center/contain"
+        rules.append(
+            f".{name}::before{{content:''!important;display:inline-block;"
+            f"width:{ratio:.4f}em;height:1em;vertical-align:-0.125em;"
+            f"background-color:currentColor;-webkit-mask:{mask};mask:{mask}}}"
+        )
+    if missing:
+        logger.warning("no Font Awesome SVG for icons: %s", ", ".join(missing))
+    return "\n".join(rules) + "\n"
+
+
+def _write_archive(outdir: Path):
+    target = outdir / "_downloads" / ARCHIVE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    files = sorted(
+        {
+            path
+            for pattern in ARCHIVE_FILES
+            for path in ROOT.glob(pattern)
+            if path.is_file() and ".ipynb_checkpoints" not in path.parts
+        }
+    )
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            name = "cross-entropy-course/" + str(path.relative_to(ROOT))
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+
+
+def polish_site(app, exception):
+    if exception is not None or app.builder.format != "html":
+        return
+    outdir = Path(app.outdir)
+    icons: set = set()
+    for page in outdir.rglob("*.html"):
+        if "_static" in page.parts:
+            continue
+        text = page.read_text(encoding="utf-8")
+        new = FA_SCRIPT.sub("", text)
+        new = _polish_images(page, new)
+        icons |= set(re.findall(r"\bfa-[a-z0-9-]+", new))
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+    if not (FONTAWESOME / "svgs").exists():
+        logger.warning(
+            "Font Awesome SVGs not installed: run `npm ci --prefix tools/site`"
+        )
+    else:
+        (outdir / "_static" / "ce-icons.css").write_text(
+            _icon_css(icons), encoding="utf-8"
+        )
+    _write_archive(outdir)
+
+
+def setup(app):
+    app.add_css_file("ce-icons.css")
+    app.add_css_file("ce-site.css")
+    app.add_js_file("ce-site.js", loading_method="defer")
+    app.connect("doctree-resolved", move_self_checks_into_solutions)
+    app.connect("html-page-context", add_page_extras)
+    app.connect("build-finished", polish_site)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,44 @@
+/* The course's small fixes to the theme (book/_ext/site_polish.py adds this to every page). */
+"use strict";
+
+/* 1. The visible ☰ and "Contents" buttons. pydata-sphinx-theme 0.17.1 binds its handlers to the
+   FIRST .primary-toggle / .secondary-toggle of the page, which sphinx-book-theme hides (upstream
+   pydata-sphinx-theme#2451, sphinx-book-theme#988): a click on a visible one is forwarded to the
+   bound one, whose handlers open the sidebar (a modal below 992 px) or hide it (wider). Buttons
+   answer Enter and Space with a click, so the keyboard works the same way. */
+document.addEventListener("click", (event) => {
+  for (const name of ["primary-toggle", "secondary-toggle"]) {
+    const pressed = event.target.closest("." + name);
+    const bound = document.querySelector("." + name);
+    if (pressed && bound && pressed !== bound) {
+      event.preventDefault();
+      event.stopPropagation();
+      bound.click();
+      const modal = document.getElementById(
+        name === "primary-toggle" ? "pst-primary-sidebar-modal" : "pst-secondary-sidebar-modal");
+      pressed.setAttribute("aria-expanded", modal && modal.open ? "true" : "false");
+      return;
+    }
+  }
+}, true);
+
+/* 2. A solution's title bar opens the solution: the link to its exercise inside the title would
+   otherwise jump back up the page instead (togglebutton already toggles on the title). */
+document.addEventListener("click", (event) => {
+  const link = event.target.closest(".solution.dropdown > .admonition-title a");
+  if (link) event.preventDefault();
+}, true);
+
+/* 3. Search snippets: Sphinx takes the text of [role=main], which starts with the page's header
+   buttons and its printed "Contents"; drop those (and the MathML copy of each formula) first. */
+if (window.Search && Search.htmlToText) {
+  const pageText = Search.htmlToText;
+  Search.htmlToText = (htmlString, anchor) => {
+    const doc = new DOMParser().parseFromString(htmlString, "text/html");
+    doc.querySelectorAll(
+      ".bd-header-article, #jb-print-docs-body, .onlyprint, .bd-sidebar-secondary, " +
+      ".prev-next-area, .bd-footer-article, .katex-mathml, .ce-run-box, .toggle-button"
+    ).forEach((element) => element.remove());
+    return pageText(doc.documentElement.outerHTML, anchor);
+  };
+}

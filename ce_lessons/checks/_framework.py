@@ -177,11 +177,11 @@ def fresh(args):
 def changed(before, after) -> bool:
     """Whether any array argument differs from its copy taken before the call."""
     for a, b in zip(before, after):
-        if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-            if a.shape != b.shape or not np.array_equal(
-                a, b, equal_nan=True
-            ):
-                return True
+        both = isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+        if both and (
+            a.shape != b.shape or not np.array_equal(a, b, equal_nan=True)
+        ):
+            return True
     return False
 
 

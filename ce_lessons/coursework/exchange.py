@@ -36,9 +36,8 @@ def encode(value, depth=0):
     if isinstance(value, (bool, int, float)) and not isinstance(
         value, np.generic
     ):
-        if isinstance(value, int) and not isinstance(value, bool):
-            if abs(value) > 2**63:
-                return {"t": "num", "v": float(value)}
+        if not isinstance(value, bool) and abs(value) > 2**63:
+            return {"t": "num", "v": float(value)}
         return {"t": "num", "v": value}
     if isinstance(value, str):
         return {"t": "str", "v": value[:MAX_TEXT]}

@@ -70,7 +70,9 @@ def tests_of(grade, chapter) -> list:
         total = pt + ht
         raw = exercise.points * (pp + hp) / total if total else 0.0
         factor = grade.scores.get(label, 0.0) / raw if raw else 0.0
-        public_max = exercise.points * pt / total if total else exercise.points
+        public_max = (
+            exercise.points * pt / total if total else exercise.points
+        )
         hidden_max = exercise.points - public_max
         report = grade.reports.get(label, "not checked")
         tests.append(
@@ -103,9 +105,10 @@ def tests_of(grade, chapter) -> list:
     return tests
 
 
-def grade(chapter_path, root, seed=None, limits=grading.Limits(), kind="auto"):
+def grade(chapter_path, root, seed=None, limits=None, kind="auto"):
     """Grade ``ROOT/submission`` and write ``ROOT/results/results.json``; return the results."""
     started = time.monotonic()
+    limits = limits or grading.Limits()
     root = Path(root)
     chapter = grading.Chapter.load(chapter_path)
     seed = read_seed(root, seed)
@@ -131,7 +134,9 @@ def grade(chapter_path, root, seed=None, limits=grading.Limits(), kind="auto"):
             "tests": [],
         }
     else:
-        reference = grading.reference_outputs(chapter, limits, seed, isolation)
+        reference = grading.reference_outputs(
+            chapter, limits, seed, isolation
+        )
         result = grading.grade_submission(
             path,
             chapter,
@@ -169,9 +174,13 @@ def main(argv=None):
         description="Grade the one notebook under ROOT/submission/ and "
         "write ROOT/results/results.json for Gradescope.",
     )
-    parser.add_argument("chapter", help="the chapter notebook, with solutions")
     parser.add_argument(
-        "--root", default="/autograder", help="Gradescope's folder (default: /autograder)"
+        "chapter", help="the chapter notebook, with solutions"
+    )
+    parser.add_argument(
+        "--root",
+        default="/autograder",
+        help="Gradescope's folder (default: /autograder)",
     )
     parser.add_argument(
         "--hidden-seed",
@@ -191,7 +200,10 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     limits = grading.Limits(
-        args.cell_timeout, args.timeout, args.check_timeout, args.all_or_nothing
+        args.cell_timeout,
+        args.timeout,
+        args.check_timeout,
+        args.all_or_nothing,
     )
     try:
         results = grade(
@@ -199,7 +211,9 @@ def main(argv=None):
         )
     except grading.ChapterError as error:
         parser.exit(2, f"gradescope: {error}\n")
-    print(f"score {results['score']}; wrote {Path(args.root) / 'results' / 'results.json'}")
+    print(
+        f"score {results['score']}; wrote {Path(args.root) / 'results' / 'results.json'}"
+    )
 
 
 if __name__ == "__main__":

@@ -381,12 +381,30 @@ def reference_outputs(chapter, limits, seed, isolation) -> dict:
     return found
 
 
+def _cached_reference(journal, chapter, limits, seed, isolation) -> dict:
+    """The chapter's reference outputs, kept next to the journal for a resumed run."""
+    cache = journal.path.with_suffix(".reference.json")
+    try:
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if saved.get("context") == journal.context:
+            return saved["outputs"]
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    found = reference_outputs(chapter, limits, seed, isolation)
+    if found:
+        cache.write_text(
+            json.dumps({"context": journal.context, "outputs": found}),
+            encoding="utf-8",
+        )
+    return found
+
+
 def grade_submission(
     path,
     chapter,
     limits: Limits = Limits(),
     *,
-    isolation=sandbox.Isolation(),
+    isolation=sandbox.SANDBOXED,
     seed=DEFAULT_SEED,
     reference=None,
     slot=0,
@@ -759,7 +777,7 @@ def grade_folder(
     limits: Limits = Limits(),
     feedback=None,
     *,
-    isolation=sandbox.Isolation(),
+    isolation=sandbox.SANDBOXED,
     seed=DEFAULT_SEED,
     regrade=False,
     roster=None,
@@ -819,22 +837,26 @@ def grade_folder(
                 slots.put(slot)
         grade.submission = relative
         grade.student = student_of(relative, roster)
-        if roster is not None and grade.student == student_of(
-            relative, None
-        ):
-            if not any(
-                k in roster for k in (relative, Path(relative).parts[0])
-            ):
-                grade.notes.append("not in the roster")
+        listed = roster is None or any(
+            k in roster
+            for k in (
+                relative,
+                Path(relative).parts[0],
+                Path(relative).stem,
+            )
+        )
+        if not listed:
+            grade.notes.append("not in the roster")
         journal.add(relative, digests[relative], grade)
         write_csv(journal.grades(relatives), chapter, out)
         if progress:
             progress(grade)
         return grade
 
-    needs_reference = any(not _is_hidden(r) for r, _ in todo)
-    if needs_reference:
-        reference = reference_outputs(chapter, limits, seed, isolation)
+    if any(not _is_hidden(r) for r, _ in todo):
+        reference = _cached_reference(
+            journal, chapter, limits, seed, isolation
+        )
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
         futures = [pool.submit(one, r, p) for r, p in todo]

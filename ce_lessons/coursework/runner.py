@@ -99,7 +99,17 @@ class Runner:
             }
             runs = []
 
-            def grader(name, fn, cases, mistakes, rtol, atol, hidden):
+            def grader(
+                name,
+                fn,
+                cases,
+                mistakes,
+                rtol,
+                atol,
+                hidden,
+                exercise=exercise,
+                runs=runs,
+            ):
                 public = [c.args for c in cases]
                 if hidden is not None:
                     built = hidden(rng_for(exercise["key"], len(runs)))
@@ -362,8 +372,7 @@ def main():
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
-    sys.stdout = open(os.devnull, "w")
-    sys.stderr = open(os.devnull, "w")
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (for good)
     try:
         Runner(job, out).run()
     except BaseException as error:

@@ -333,7 +333,9 @@ def test_a_classic_mistake_fails_and_gets_its_hint(
 def test_a_forward_difference_fails_the_gradient_check_at_a_usual_step(h):
     # at h ≈ 1e-7–1e-8 a forward difference is as accurate as the central
     # ones the check must accept, and nothing can tell them apart
-    result = checks.finite_difference(lambda f, x: forward_difference(f, x, h))
+    result = checks.finite_difference(
+        lambda f, x: forward_difference(f, x, h)
+    )
     assert not result.passed
     if h <= 1e-4:  # close enough to the mistake's own h = 1e-5 to be named
         assert "forward difference" in result.message
@@ -388,7 +390,11 @@ def test_each_case_gets_a_fresh_copy_so_repeated_runs_agree():
 def test_the_student_and_judge_sides_are_separate_functions():
     from ce_lessons.checks import _framework
 
-    cases = [_framework.Case("v", (np.array([1.0, 2.0]), 0), ce.softmax([1.0, 2.0], 0))]
+    cases = [
+        _framework.Case(
+            "v", (np.array([1.0, 2.0]), 0), ce.softmax([1.0, 2.0], 0)
+        )
+    ]
     outcomes = _framework.collect(stable_softmax, cases)
     result = _framework.judge("softmax", cases, outcomes)
     assert result.passed and result.score == 1.0

@@ -78,7 +78,9 @@ def test_malformed_or_oversized_data_is_refused(data):
 
 
 def test_hidden_cases_are_reproducible_secret_and_different_from_public():
-    public = [(np.array([[1.0, 2.0, 3.0], [1.0, -1.0, 0.0]]), np.array([2, 0]))]
+    public = [
+        (np.array([[1.0, 2.0, 3.0], [1.0, -1.0, 0.0]]), np.array([2, 0]))
+    ]
     key = hidden_key("seed", "ex")
     one, two = hidden_args(public, key), hidden_args(public, key)
     np.testing.assert_array_equal(one[0][0], two[0][0])

@@ -59,12 +59,20 @@ def test_results_json_has_gradescope_fields(results):
     assert isinstance(results["execution_time"], float)
     assert isinstance(results["output"], str)
     for test in results["tests"]:
-        assert {"name", "score", "max_score", "output", "visibility"} <= set(test)
+        assert {
+            "name",
+            "score",
+            "max_score",
+            "output",
+            "visibility",
+        } <= set(test)
         assert 0 <= test["score"] <= test["max_score"]
     assert results["score"] == pytest.approx(
         sum(t["score"] for t in results["tests"])
     )
-    assert sum(t["max_score"] for t in results["tests"]) == pytest.approx(2.0)
+    assert sum(t["max_score"] for t in results["tests"]) == pytest.approx(
+        2.0
+    )
 
 
 def test_public_cases_are_visible_and_hidden_ones_after_publishing(results):
@@ -85,5 +93,7 @@ def test_no_notebook_or_two_notebooks_score_zero_with_a_reason(tmp_path):
     (tmp_path / "submission").mkdir()
     done = run(tmp_path, chapter)
     assert done.returncode == 0, done.stderr
-    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    results = json.loads(
+        (tmp_path / "results" / "results.json").read_text()
+    )
     assert results["score"] == 0 and "No .ipynb" in results["output"]

@@ -14,7 +14,14 @@ import pytest
 
 from ce_lessons.coursework import grading, sandbox
 
-from .notebooks import LIMITS, rows, small_chapter, with_cell, with_solution, write
+from .notebooks import (
+    LIMITS,
+    rows,
+    small_chapter,
+    with_cell,
+    with_solution,
+    write,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 WRONG = "def my_softmax(x, dim):\n    return np.asarray(x, dtype=float)\n"
@@ -46,8 +53,8 @@ def attacks(subs: Path, chapter: Path, out: Path):
             with_cell(
                 wrong,
                 "import os, sys\n"
-                "fake = '{\"m\": \"exercise\", \"label\": \"ex-softmax\", '"
-                "'\"calls\": {}, \"score\": 100}\\n{\"m\": \"done\"}\\n'\n"
+                'fake = \'{"m": "exercise", "label": "ex-softmax", \''
+                '\'"calls": {}, "score": 100}\\n{"m": "done"}\\n\'\n'
                 "print('CE_GRADE {\"score\": 100}'); print(fake)\n"
                 "print(fake, file=sys.stderr)\n"
                 "for fd in range(1, 20):\n"
@@ -66,7 +73,7 @@ def attacks(subs: Path, chapter: Path, out: Path):
                 "import json, ce_lessons.coursework.exchange as ex\n"
                 "real = ex.encode\n"
                 "ex.encode = lambda v, depth=0: real(ce.softmax(v, -1))\n"
-                "json.dumps = lambda *a, **k: '{\"m\": \"done\"}'\n",
+                'json.dumps = lambda *a, **k: \'{"m": "done"}\'\n',
                 at=99,
             ),
             1.0,
@@ -105,7 +112,10 @@ def attacks(subs: Path, chapter: Path, out: Path):
             "switched off the grader's record of calls",
         ),
         "plants_files_in_other_folders": (
-            with_cell(base, f"open({str(subs / 'victim_z.ipynb')!r}, 'w').write('{{}}')"),
+            with_cell(
+                base,
+                f"open({str(subs / 'victim_z.ipynb')!r}, 'w').write('{{}}')",
+            ),
             2.0,
             "raised FileNotFoundError",
         ),
@@ -211,7 +221,11 @@ def attacks(subs: Path, chapter: Path, out: Path):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     work = tmp_path_factory.mktemp("hostile")
-    chapter, subs, out = work / "chapter.ipynb", work / "subs", work / "scores.csv"
+    chapter, subs, out = (
+        work / "chapter.ipynb",
+        work / "subs",
+        work / "scores.csv",
+    )
     base = small_chapter()
     nbformat.write(base, chapter)
     table = attacks(subs, chapter, out)
@@ -222,7 +236,9 @@ def graded(tmp_path_factory):
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
         for p in subs.glob("victim_*.ipynb")
     }
-    grading.grade_folder(chapter, subs, out, jobs=2, limits=LIMITS, seed="s")
+    grading.grade_folder(
+        chapter, subs, out, jobs=2, limits=LIMITS, seed="s"
+    )
     after = {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
         for p in subs.glob("victim_*.ipynb")
@@ -259,11 +275,13 @@ def test_a_link_to_the_chapter_is_not_followed(graded):
 
 def test_no_process_outlives_its_grading(graded):
     time.sleep(0.5)
+    # the users of this process's sandboxes (other graders may be running)
+    ours = {sandbox.sandbox_user(slot) for slot in range(16)}
     left = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid >= 200_000:
+                if entry.stat().st_uid in ours:
                     left.append(entry.name)
             except OSError:
                 continue

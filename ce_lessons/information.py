@@ -286,13 +286,15 @@ def distillation_loss(
     (p_T, q_T: student and teacher softmax at T). For large T,
     p_T − q_T ≈ (s − t) / (C T), so without the T² the gradient would
     shrink like 1/T²; with it, it stays on the scale of the hard-label loss
-    it is usually added to. ``kl_div(log_softmax(s / T), softmax(t / T))`` times
-    ``temperature ** 2``, with any of kl_div's reductions.
+    it is usually added to. Computed as ``temperature ** 2`` times
+    ``kl_div(log_softmax(s / T), softmax(t / T))``, with any of kl_div's
+    reductions ('batchmean' by default).
 
     Shapes: input and teacher (C,), (N, C) or (N, C, d1, ..., dK), classes
     in dim 1 (dim 0 unbatched). Chapter 7 explains this.
 
-    >>> round(distillation_loss([[1.0, 0.0]], [[0.0, 1.0]], temperature=2), 4)
+    >>> s, t = [[1.0, 0.0]], [[0.0, 1.0]]
+    >>> round(distillation_loss(s, t, temperature=2), 4)
     0.4898
     """
     s = as_float(input, "input")

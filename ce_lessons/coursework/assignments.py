@@ -141,7 +141,11 @@ def exercises(chapter) -> list[Exercise]:
                 "points": float(cell.metadata.get("points", 1.0)),
             }
         elif "solution" in cell_tags and current is not None:
-            current["solution"] = cell.source
+            # an exercise may spread its solution over several cells
+            before = current.get("solution")
+            current["solution"] = (
+                f"{before}\n\n{cell.source}" if before else cell.source
+            )
         elif "self-check" in cell_tags and current is not None:
             found.append(
                 Exercise(
@@ -498,7 +502,7 @@ def student_notebook(
     )
     context = _Book(folder, bundled)
     name = Path(chapter).name if isinstance(chapter, (str, Path)) else ""
-    by_solution = {e.solution: e for e in exercises(nb)}
+    by_label = {e.label: e for e in exercises(nb)}
     glued = glued_values(nb)
     figures = _labelled_outputs(nb.cells)
     written = any("written-answer" in tags(c) for c in nb.cells)
@@ -507,15 +511,24 @@ def student_notebook(
             grading_note(mode, note, written), id="how-it-is-graded"
         )
     ]
+    current, stubbed, inside = None, False, False
     for index, cell in enumerate(nb.cells):
         cell_tags = tags(cell)
+        if "exercise" in cell_tags:
+            label = re.search(r":label:\s*(\S+)", cell.source)
+            current = by_label.get(label.group(1)) if label else None
+            stubbed = False
         if "solution-start" in cell_tags or "solution-end" in cell_tags:
+            inside = "solution-start" in cell_tags
             continue
         if "solution" in cell_tags:
-            cell = nbformat.v4.new_code_cell(
-                stub(by_solution[cell.source]), id=cell.id
-            )
+            if current is None or stubbed:  # its stub is already written
+                continue
+            cell = nbformat.v4.new_code_cell(stub(current), id=cell.id)
             cell.metadata["tags"] = ["answer"]
+            stubbed = True
+        elif inside:  # whatever else sits between the gates is solution too
+            continue
         elif cell.cell_type == "markdown":
             where = {
                 label: "below" if at > index else "above"

@@ -11,6 +11,7 @@ notebooks, solutions included. The HTML lands in DIR.
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 import sys
@@ -37,13 +38,17 @@ NOT_COPIED = shutil.ignore_patterns(
 
 
 def without_solutions(notebook):
-    """A chapter with its solution cells removed, its self-checks' outputs cleared and no
+    """A chapter with its solutions removed (the tagged cells and anything between a
+    ``solution-start`` and a ``solution-end`` gate), its self-checks' outputs cleared and no
     pointer to a hidden solution left in its text."""
-    nb = read(notebook)
-    cells = []
+    nb = copy.deepcopy(read(notebook))
+    cells, inside = [], False
     for cell in nb.cells:
         cell_tags = set(tags(cell))
-        if cell_tags & SOLUTION_TAGS:
+        if "solution-start" in cell_tags:
+            inside = True
+        if cell_tags & SOLUTION_TAGS or inside:  # all between the gates
+            inside = inside and "solution-end" not in cell_tags
             continue
         if "self-check" in cell_tags:
             cell.outputs, cell.execution_count = [], None

@@ -393,6 +393,47 @@ def test_myst_markup_becomes_plain_markdown(source, expected):
     assert assignments.plain_markdown(source, glued, BOOK) == expected
 
 
+def chapter_with_a_spread_solution():
+    """A chapter whose solution has two code cells and an untagged markdown cell (a worked
+    derivation) between its gates."""
+    nb = small_chapter()
+    at = next(
+        i
+        for i, c in enumerate(nb.cells)
+        if "solution" in assignments.tags(c) and "my_softmax" in c.source
+    )
+    nb.cells.insert(
+        at + 1,
+        nbformat.v4.new_markdown_cell(
+            "Derivation: shift by the max, SECRET."
+        ),
+    )
+    nb.cells.insert(
+        at + 2,
+        nbformat.v4.new_code_cell(
+            "def helper(x):\n    return x - x.max()  # SECRET\n",
+            metadata={"tags": ["solution"]},
+        ),
+    )
+    return nb
+
+
+def test_a_solution_spread_over_cells_is_removed_whole():
+    nb = chapter_with_a_spread_solution()
+    student = assignments.student_notebook(nb, BOOK)
+    text = "\n".join(c.source for c in student.cells)
+    assert "SECRET" not in text and "x.max()" not in text
+    answers = [c for c in student.cells if "answer" in assignments.tags(c)]
+    assert len(answers) == 2  # one stub per exercise
+    assert "def my_softmax(x, dim):" in answers[0].source
+    assert "def helper(x):" in answers[0].source
+    site = website.without_solutions(nb)
+    assert "SECRET" not in "\n".join(c.source for c in site.cells)
+    assert (
+        len(site.cells) == len(nb.cells) - 8
+    )  # 2 x (gates + solution), 2 more
+
+
 def test_no_student_notebook_needs_the_book_tools(students):
     for name, nb in students.items():
         for cell in nb.cells:

@@ -83,13 +83,22 @@ def _classification(draw, rng, loss, logits, options):
             y.reshape(-1)[: y.size // 2] = ignore  # half ignored
             if ignore != -100:
                 options["ignore_index"] = ignore
-        if logits.ndim == 2 and y.min() >= 0 and draw(st.booleans()):
-            y = y.astype(np.uint8)
     if draw(st.booleans()):
         options["weight"] = rng.uniform(0.1, 3.0, size=c)
     options["reduction"] = draw(st.sampled_from(["mean", "sum", "none"]))
+    smoothing = loss == "cross_entropy" and draw(st.booleans())
     if loss == "cross_entropy":
-        options["label_smoothing"] = draw(st.sampled_from([0.0, 0.1]))
+        options["label_smoothing"] = 0.1 if smoothing else 0.0
+    # uint8 class indices: (N, C) only, and not with weight + smoothing
+    uint8_ok = (
+        not probabilities
+        and logits.ndim == 2
+        and y.min() >= 0
+        and not (smoothing and "weight" in options)
+    )
+    if uint8_ok and draw(st.booleans()):
+        y = y.astype(np.uint8)
+    if loss == "cross_entropy":
         return logits, y
     return ce.log_softmax(logits, dim=class_dim), y
 

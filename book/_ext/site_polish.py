@@ -36,7 +36,12 @@ logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 FONTAWESOME = (
-    ROOT / "tools" / "site" / "node_modules" / "@fortawesome" / "fontawesome-free"
+    ROOT
+    / "tools"
+    / "site"
+    / "node_modules"
+    / "@fortawesome"
+    / "fontawesome-free"
 )
 ARCHIVE = "cross-entropy-course.zip"
 # What a reader needs to run the chapters: the notebooks, the package and its requirements.
@@ -185,7 +190,7 @@ def _polish_images(page: Path, text: str) -> str:
 
 
 FA_SCRIPT = re.compile(
-    r'\s*<(?:script[^>]*|link[^>]*)scripts/fontawesome\.js[^>]*>(?:</script>)?'
+    r"\s*<(?:script[^>]*|link[^>]*)scripts/fontawesome\.js[^>]*>(?:</script>)?"
 )
 FA_STYLES = ("solid", "regular", "brands")
 FA_NOT_ICONS = {
@@ -199,6 +204,41 @@ FA_NOT_ICONS = {
 }
 
 
+# The theme draws these with the Font Awesome font (156 kB) from its style sheet: the same
+# icons as SVG masks instead (pydata-sphinx-theme's --pst-icon-* defaults).
+THEME_ICONS = {
+    ".admonition>.admonition-title::after, div.admonition>.admonition-title::after": "bell",
+    ".admonition:is(.note,.important,.attention)>.admonition-title::after": "circle-info",
+    ".admonition:is(.warning,.caution,.danger)>.admonition-title::after": "triangle-exclamation",
+    ".admonition.error>.admonition-title::after": "circle-xmark",
+    ".admonition:is(.tip,.hint)>.admonition-title::after": "lightbulb",
+    ".admonition.seealso>.admonition-title::after": "share",
+    ".admonition:is(.todo,.exercise,.solution)>.admonition-title::after": "pencil",
+    "a.reference.download::before": "download",
+    "nav.bd-links li>a.reference.external::after, .nav-link.nav-external::after": "up-right-from-square",
+}
+
+
+def _svg_mask(name: str):
+    """The mask of Font Awesome's icon ``name`` and its width/height ratio, or None."""
+    for style in FA_STYLES:
+        candidate = FONTAWESOME / "svgs" / style / f"{name}.svg"
+        if candidate.exists():
+            svg = candidate.read_text(encoding="utf-8")
+            break
+    else:
+        return None
+    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S).strip()
+    svg = svg.replace('"', "'")
+    box = re.search(r"viewBox='0 0 (\d+) (\d+)'", svg)
+    ratio = int(box.group(1)) / int(box.group(2)) if box else 1.0
+    data = urllib.parse.quote(svg, safe=" =:/'")
+    return (
+        f'url("data:image/svg+xml,{data}") no-repeat center/contain',
+        ratio,
+    )
+
+
 def _icon_css(names: set) -> str:
     rules = [
         "/* The icons the pages use, from @fortawesome/fontawesome-free (as the theme's),",
@@ -208,28 +248,26 @@ def _icon_css(names: set) -> str:
     ]
     missing = []
     for name in sorted(names - FA_NOT_ICONS):
-        svg = None
-        for style in FA_STYLES:
-            candidate = FONTAWESOME / "svgs" / style / f"{name[3:]}.svg"
-            if candidate.exists():
-                svg = candidate.read_text(encoding="utf-8")
-                break
-        if svg is None:
+        found = _svg_mask(name[3:])
+        if found is None:
             missing.append(name)
             continue
-        svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S).strip()
-        svg = svg.replace('"', "'")
-        box = re.search(r'viewBox="0 0 (\d+) (\d+)"', svg)
-        ratio = int(box.group(1)) / int(box.group(2)) if box else 1.0
-        data = urllib.parse.quote(svg, safe=" =:/'")
-        mask = f"url(\"data:image/svg+xml,{data}\") no-repeat center/contain"
+        mask, ratio = found
         rules.append(
             f".{name}::before{{content:''!important;display:inline-block;"
             f"width:{ratio:.4f}em;height:1em;vertical-align:-0.125em;"
             f"background-color:currentColor;-webkit-mask:{mask};mask:{mask}}}"
         )
+    for selector, name in THEME_ICONS.items():
+        mask, _ = _svg_mask(name)
+        rules.append(
+            f"{selector}{{content:''!important;font:inherit!important;"
+            f"background-color:currentColor;-webkit-mask:{mask};mask:{mask}}}"
+        )
     if missing:
-        logger.warning("no Font Awesome SVG for icons: %s", ", ".join(missing))
+        logger.warning(
+            "no Font Awesome SVG for icons: %s", ", ".join(missing)
+        )
     return "\n".join(rules) + "\n"
 
 
@@ -252,6 +290,21 @@ def _write_archive(outdir: Path):
             archive.writestr(info, path.read_bytes())
 
 
+FA_RULES = re.compile(r'(?:\.fa-[a-z0-9-]+:before,?)+\{content:"[^"]*"\}')
+DESIGN = re.compile(
+    r"\s*<(?:link[^>]*sphinx-design\.min\.css|script[^>]*design-tabs\.js)[^>]*>(?:</script>)?"
+)
+
+
+def _slim_theme_css(outdir: Path):
+    """The theme's style sheet carries a rule for each of Font Awesome's 1,900 icons (86 kB):
+    keep only the icons' own rules written to ce-icons.css."""
+    css = outdir / "_static" / "styles" / "pydata-sphinx-theme.css"
+    if css.exists():
+        text = css.read_text(encoding="utf-8")
+        css.write_text(FA_RULES.sub("", text), encoding="utf-8")
+
+
 def polish_site(app, exception):
     if exception is not None or app.builder.format != "html":
         return
@@ -262,6 +315,10 @@ def polish_site(app, exception):
             continue
         text = page.read_text(encoding="utf-8")
         new = FA_SCRIPT.sub("", text)
+        if not re.search(
+            r'class="[^"]*\bsd-', new
+        ):  # no sphinx-design on this page
+            new = DESIGN.sub("", new)
         new = _polish_images(page, new)
         icons |= set(re.findall(r"\bfa-[a-z0-9-]+", new))
         if new != text:
@@ -274,6 +331,7 @@ def polish_site(app, exception):
         (outdir / "_static" / "ce-icons.css").write_text(
             _icon_css(icons), encoding="utf-8"
         )
+    _slim_theme_css(outdir)
     _write_archive(outdir)
 
 

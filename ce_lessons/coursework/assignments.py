@@ -486,13 +486,14 @@ def student_notebook(
     chapter, book=None, *, mode=None, note: str = "", bundled=None
 ):
     """The student version of a chapter: stubs for solutions, checks kept, no outputs, plain
-    markdown, and a first cell that says how it is graded (``mode``: "fractional",
+    markdown (``book``: the folder of chapters, by default the chapter's; ``bundled``: the
+    chapters the student has, for links), and a first cell that says how it is graded (``mode``: "fractional",
     "all-or-nothing", or None to say both; ``note``: the instructor's own words)."""
     import nbformat
 
     nb = copy.deepcopy(read(chapter))
     folder = (
-        Path(book)
+        Path(getattr(book, "folder", book))
         if book
         else (
             Path(chapter).parent
@@ -500,7 +501,7 @@ def student_notebook(
             else Path("book")
         )
     )
-    context = _Book(folder, bundled)
+    context = book if isinstance(book, _Book) else _Book(folder, bundled)
     name = Path(chapter).name if isinstance(chapter, (str, Path)) else ""
     by_label = {e.label: e for e in exercises(nb)}
     glued = glued_values(nb)
@@ -562,13 +563,12 @@ def assign(
     if not book.is_dir():
         raise FileNotFoundError(f"no folder of chapters at {book}")
     chapters = [c for c in sorted(book.glob("*.ipynb")) if exercises(c)]
+    context = _Book(book, chapters)  # read once for every chapter
     written = []
     Path(out).mkdir(parents=True, exist_ok=True)
     for chapter in chapters:
         target = Path(out) / chapter.name
-        student = student_notebook(
-            chapter, book, mode=mode, note=note, bundled=chapters
-        )
+        student = student_notebook(chapter, context, mode=mode, note=note)
         nbformat.write(student, str(target))
         written.append(target)
     return written

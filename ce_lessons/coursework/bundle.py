@@ -231,8 +231,11 @@ def student_readme(notebooks, wheel: Path, root, mode=None, note="") -> str:
     )
 
 
-def write_bundle(book="book", out="dist/student", *, mode=None, note=""):
-    """Write the student bundle into ``out``; return the paths written (notebooks first)."""
+def write_bundle(
+    book="book", out="dist/student", *, mode=None, note="", wheel=None
+):
+    """Write the student bundle into ``out``; return the paths written (notebooks first).
+    ``wheel``: a ce_lessons wheel already built by :func:`build_wheel` (else one is built)."""
     book, out = Path(book), Path(out)
     if not book.is_dir():
         raise FileNotFoundError(f"no folder of chapters at {book}")
@@ -242,7 +245,10 @@ def write_bundle(book="book", out="dist/student", *, mode=None, note=""):
     notebooks = assign(book, out, mode=mode, note=note)
     for old in out.glob("ce_lessons-*.whl"):
         old.unlink()
-    wheel = build_wheel(out, root)
+    if wheel is None:
+        wheel = build_wheel(out, root)
+    else:
+        wheel = Path(shutil.copy2(wheel, out / Path(wheel).name))
     requirements = out / "requirements.txt"
     requirements.write_text(requirements_text(wheel.name, root))
     readme = out / "README.md"

@@ -117,12 +117,13 @@ def seed_kept_for(zip_path) -> Path:
 
 
 def write_autograder(
-    chapter, zip_path, *, mode=None, seed=None, book=None
+    chapter, zip_path, *, mode=None, seed=None, book=None, wheel=None
 ) -> Path:
     """Write the Gradescope autograder zip for ``chapter``; return its path. ``mode`` is the
     grading mode ("all-or-nothing" or "fractional", the default); ``seed`` the instructor's
     secret for the hidden cases, as ``ce-grade --hidden-seed`` takes it (without one, a new
-    seed is made and kept next to the zip, for ``ce-grade``)."""
+    seed is made and kept next to the zip, for ``ce-grade``); ``wheel``: a ce_lessons wheel
+    already built by :func:`~ce_lessons.coursework.bundle.build_wheel` (else one is built)."""
     chapter, zip_path = Path(chapter), Path(zip_path)
     if not chapter.is_file():
         raise FileNotFoundError(f"no chapter notebook at {chapter}")
@@ -155,7 +156,7 @@ def write_autograder(
     if mode == "all-or-nothing":
         options += " \\\n    --all-or-nothing"
     with tempfile.TemporaryDirectory(prefix="ce-gradescope-") as work:
-        wheel = build_wheel(Path(work), root)
+        wheel = Path(wheel) if wheel else build_wheel(Path(work), root)
         numpy, torch = (
             p.split("==")[1] for p in pinned(["numpy", "torch"], root)
         )

@@ -155,9 +155,17 @@ def leaks(folder, lines) -> dict:
 
 
 @pytest.fixture(scope="module")
-def student_bundle(tmp_path_factory):
+def wheel(tmp_path_factory):
+    """The ce_lessons wheel, built once for the bundle and the Gradescope zip."""
+    return bundle.build_wheel(tmp_path_factory.mktemp("wheel"), ROOT)
+
+
+@pytest.fixture(scope="module")
+def student_bundle(tmp_path_factory, wheel):
     out = tmp_path_factory.mktemp("bundle")
-    written = bundle.write_bundle(BOOK, out, mode="all-or-nothing")
+    written = bundle.write_bundle(
+        BOOK, out, mode="all-or-nothing", wheel=wheel
+    )
     return out, written
 
 
@@ -591,13 +599,14 @@ def test_without_solutions_drops_the_solution_cells_of_a_real_chapter():
 
 
 @pytest.fixture(scope="module")
-def autograder(small_book, tmp_path_factory):
+def autograder(small_book, tmp_path_factory, wheel):
     out = tmp_path_factory.mktemp("gradescope")
     zip_path = gradescope_zip.write_autograder(
         small_book / "book" / "chapter.ipynb",
         out / "chapter.zip",
         mode="all-or-nothing",
-        book=BOOK,  # the package is built from this checkout
+        book=BOOK,  # the checkout the package comes from
+        wheel=wheel,
     )
     return zip_path
 

@@ -362,7 +362,15 @@ def _directives(source: str) -> str:
 
 def drop_solution_pointers(source: str) -> str:
     """``source`` without the sentences (or parenthesized clauses) that send the reader to a
-    solution: the student's notebook has none to compare with."""
+    solution: the student's notebook has none to compare with.
+
+    >>> drop_solution_pointers(
+    ...     "Check it (it checks the code; compare it with the hidden solution)."
+    ... )
+    'Check it (it checks the code).'
+    >>> drop_solution_pointers("Try it. Then open the solution below. Next.")
+    'Try it. Next.'
+    """
     while True:
         match = SOLUTION_POINTER.search(source)
         if match is None:

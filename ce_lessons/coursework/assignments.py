@@ -187,6 +187,28 @@ def glued_values(nb) -> dict:
     return values
 
 
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+
+
+def glued_images(nb) -> dict:
+    """Every figure a chapter glues: name -> (MIME type, stored data)."""
+    images = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            name = (
+                output.get("metadata", {}).get("scrapbook", {}).get("name")
+            )
+            data = output.get("data", {})
+            for mime in IMAGE_TYPES:
+                stored = data.get(
+                    f"application/papermill.record/{mime}", data.get(mime)
+                )
+                if name and stored is not None:
+                    images[name] = (mime, stored)
+                    break
+    return images
+
+
 def _format_glue(text: str, spec: str) -> str:
     try:
         value = ast.literal_eval(text)
@@ -327,9 +349,14 @@ def _roles(
     return re.sub(r"\{([a-z][\w:.-]*)\}`([^`]*)`", role, source)
 
 
-def _directives(source: str) -> str:
+def _directives(
+    source: str, glued=None, images=None, attachments=None
+) -> str:
     """The MyST directives left in a markdown cell, as plain markdown: math as ``$$``, code as
-    a fenced block, admonitions as a quoted block with their title."""
+    a fenced block, a glued figure as an image attached to the cell (added to
+    ``attachments``), admonitions as a quoted block with their title."""
+    glued, images = glued or {}, images or {}
+    attachments = {} if attachments is None else attachments
     fence = re.compile(
         r"^(?P<fence>```+|:::+)\s*\{(?P<name>[a-z][\w:.-]*)\}[ \t]*(?P<arg>[^\n]*)\n"
         r"(?P<body>.*?)^(?P=fence)[ \t]*$",
@@ -338,16 +365,32 @@ def _directives(source: str) -> str:
 
     def convert(match):
         name, arg = match.group("name"), match.group("arg").strip()
+        options = dict(
+            re.findall(r"^:([\w-]+):[ \t]*(.*)$", match.group("body"), re.M)
+        )
         body = re.sub(
             r"^:[\w-]+:.*\n?", "", match.group("body"), flags=re.M
         )
         body = body.strip()
+        caption = f"\n\n*{body}*" if body else ""
         if name in ("math", "equation"):
             return f"$$\n{body}\n$$"
         if name in ("code", "code-block", "code-cell", "sourcecode"):
             return f"```{arg or 'python'}\n{body}\n```"
+        if name.startswith("glue") and arg in images:
+            mime, data = images[arg]
+            extension = {"image/svg+xml": "svg", "image/jpeg": "jpg"}.get(
+                mime, "png"
+            )
+            attachment = f"{arg}.{extension}"
+            attachments[attachment] = {mime: data}
+            alt = options.get("alt", body or arg).strip()
+            return f"![{alt}](attachment:{attachment}){caption}"
+        if name.startswith("glue") and arg in glued:
+            return _format_glue(glued[arg], "") + caption
         if name in ("figure", "image"):
-            return f"![{body or arg}]({arg})"
+            alt = options.get("alt", body or arg).strip()
+            return f"![{alt}]({arg}){caption}"
         title = arg or name.capitalize()
         quoted = "\n".join(
             f"> {line}" if line else ">" for line in body.splitlines()
@@ -412,7 +455,14 @@ def drop_solution_pointers(source: str) -> str:
 
 
 def plain_markdown(
-    source: str, glued: dict, book, figures=None, chapter: str = ""
+    source: str,
+    glued: dict,
+    book,
+    figures=None,
+    chapter: str = "",
+    *,
+    images=None,
+    attachments=None,
 ) -> str:
     """A chapter's markdown with the book-only markup turned into plain markdown: glued values
     written in, included source copied, exercise directives as headings, cross-references as
@@ -451,7 +501,7 @@ def plain_markdown(
         )
         source = f"### Exercise: {title}\n\n{body}"
     source = re.sub(r"^\s*\([\w:.-]+\)=\s*\n", "", source, flags=re.M)
-    source = _directives(source)
+    source = _directives(source, glued, images, attachments)
     source = _roles(source, glued, book, figures, chapter)
     return drop_solution_pointers(source)
 
@@ -512,7 +562,7 @@ def student_notebook(
     context = book if isinstance(book, _Book) else _Book(folder, bundled)
     name = Path(chapter).name if isinstance(chapter, (str, Path)) else ""
     by_label = {e.label: e for e in exercises(nb)}
-    glued = glued_values(nb)
+    glued, images = glued_values(nb), glued_images(nb)
     figures = _labelled_outputs(nb.cells)
     written = any("written-answer" in tags(c) for c in nb.cells)
     cells = [
@@ -543,9 +593,21 @@ def student_notebook(
                 label: "below" if at > index else "above"
                 for label, at in figures.items()
             }
+            attachments = {}
             cell.source = plain_markdown(
-                cell.source, glued, context, where, name
+                cell.source,
+                glued,
+                context,
+                where,
+                name,
+                images=images,
+                attachments=attachments,
             )
+            if attachments:  # glued figures, shown by any Jupyter
+                cell["attachments"] = {
+                    **cell.get("attachments", {}),
+                    **attachments,
+                }
         elif cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
             cell.metadata.pop("execution", None)

@@ -442,6 +442,38 @@ def test_a_solution_spread_over_cells_is_removed_whole():
     )  # 2 x (gates + solution), 2 more
 
 
+def test_a_glued_figure_is_attached_to_the_markdown_that_shows_it():
+    nb = small_chapter()
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+    glue_cell = nbformat.v4.new_code_cell(
+        'glue("fig-curve", fig, display=False)',
+        metadata={"tags": ["remove-cell"]},
+        outputs=[
+            nbformat.v4.new_output(
+                "display_data",
+                data={
+                    "application/papermill.record/image/png": png,
+                    "application/papermill.record/text/plain": "<Figure>",
+                },
+                metadata={"scrapbook": {"name": "fig-curve"}},
+            )
+        ],
+    )
+    text = nbformat.v4.new_markdown_cell(
+        "The curve:\n\n```{glue:figure} fig-curve\n:alt: A falling curve\n"
+        ":name: fig-x\n\nThe loss of a logit.\n```"
+    )
+    nb.cells[2:2] = [glue_cell, text]
+    student = assignments.student_notebook(nb, BOOK)
+    shown = next(c for c in student.cells if "The curve:" in c.source)
+    assert shown.source == (
+        "The curve:\n\n![A falling curve](attachment:fig-curve.png)\n\n"
+        "*The loss of a logit.*"
+    )
+    assert shown.attachments == {"fig-curve.png": {"image/png": png}}
+    nbformat.validate(student)
+
+
 def test_no_student_notebook_needs_the_book_tools(students):
     for name, nb in students.items():
         for cell in nb.cells:

@@ -26,8 +26,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import tomllib
-
 from .assignments import assign, exercises, grading_note
 
 # What students need besides ce_lessons, pinned like the course's own environment.
@@ -148,6 +146,8 @@ def pinned(names, root) -> list:
 
 def coursework_packages(root) -> list:
     """The names of the packages ``ce_lessons[coursework]`` needs (from pyproject.toml)."""
+    import tomllib  # Python 3.11+, like the course; imported here, where it is needed
+
     project = tomllib.loads((Path(root) / "pyproject.toml").read_text())
     extras = project["project"].get("optional-dependencies", {})
     return [

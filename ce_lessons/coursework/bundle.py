@@ -54,6 +54,24 @@ def package_root(book=None) -> Path:
     )
 
 
+def _setuptools_builds(root: Path) -> bool:
+    """Whether the installed setuptools meets pyproject.toml's build requirement."""
+    try:
+        installed = importlib.metadata.version("setuptools")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    wanted = re.search(
+        r"setuptools\s*>=\s*([\d.]+)", (root / "pyproject.toml").read_text()
+    )
+    if wanted is None:
+        return True
+
+    def version(text):
+        return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+    return version(installed) >= version(wanted.group(1))
+
+
 def build_wheel(out, root=None) -> Path:
     """Build the ``ce_lessons`` wheel into ``out`` from a copy of the package's own files (so
     no chapter, test or build folder can slip in); return its path."""
@@ -74,14 +92,19 @@ def build_wheel(out, root=None) -> Path:
             ),
         )
         built = Path(work) / "wheel"
+        # With a recent setuptools here, build offline with it; else let pip fetch one.
+        offline = (
+            ["--no-build-isolation", "--no-index"]
+            if _setuptools_builds(root)
+            else []
+        )
         command = [
             sys.executable,
             "-m",
             "pip",
             "wheel",
             "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
+            *offline,
             "--quiet",
             "-w",
             str(built),
@@ -93,7 +116,8 @@ def build_wheel(out, root=None) -> Path:
         wheels = sorted(built.glob("ce_lessons-*.whl"))
         if run.returncode != 0 or len(wheels) != 1:
             raise RuntimeError(
-                "building the ce_lessons wheel failed:\n"
+                "building the ce_lessons wheel failed (--notebooks-only "
+                "writes the notebooks alone):\n"
                 + (run.stderr or run.stdout)[-2000:]
             )
         target = out / wheels[0].name

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import to_numpy
+from .losses import cross_entropy
 
 __all__ = ["Finding", "Report", "diagnose"]
 
@@ -952,8 +953,6 @@ def _check_pos_weight_shape(call):
 def _check_initial_loss(call, found):
     if not call.initial or call.loss != "cross_entropy" or found:
         return None
-    from .losses import cross_entropy
-
     try:
         value = cross_entropy(call.x, call.t, **call.options)
     except (TypeError, ValueError):

@@ -14,8 +14,6 @@ from ._framework import Case, Mistake, run_check
 
 __all__ = ["one_unit_binary_loss", "void_mask_loss", "sequence_logits_loss"]
 
-_rng = np.random.default_rng(6)
-
 
 def _classes_first(x):
     return np.moveaxis(x, -1, 1)
@@ -24,28 +22,29 @@ def _classes_first(x):
 def sequence_logits_loss(fn):
     """Check ``fn(logits, labels)``: the mean cross-entropy of a sequence model's (N, T, C) logits
     against (N, T) labels, where -100 marks padding that must not count."""
-    padded = _rng.integers(0, 3, size=(2, 5))
+    rng = np.random.default_rng(6)  # the same public cases on every call
+    padded = rng.integers(0, 3, size=(2, 5))
     padded[0, 3:] = -100
     padded[1, 4:] = -100
     inputs = [
         (
             "N = 2, T = 5, C = 3",
-            _rng.normal(size=(2, 5, 3)),
-            _rng.integers(0, 3, size=(2, 5)),
+            rng.normal(size=(2, 5, 3)),
+            rng.integers(0, 3, size=(2, 5)),
         ),
         (
             "T = C = 4 (torch raises nothing)",
-            _rng.normal(size=(3, 4, 4)),
-            _rng.integers(0, 4, size=(3, 4)),
+            rng.normal(size=(3, 4, 4)),
+            rng.integers(0, 4, size=(3, 4)),
         ),
         (
             "padding (-100) at the ends",
-            _rng.normal(size=(2, 5, 3)),
+            rng.normal(size=(2, 5, 3)),
             padded,
         ),
         (
             "a batch of one, T = 1",
-            _rng.normal(size=(1, 1, 6)),
+            rng.normal(size=(1, 1, 6)),
             np.array([[5]]),
         ),
     ]
@@ -85,7 +84,23 @@ def sequence_logits_loss(fn):
             over_all_positions,
         ),
     ]
-    return run_check("sequence_logits_loss", fn, cases, mistakes)
+
+    def hidden(rng):
+        out = []
+        for i in range(4):
+            n, t = rng.integers(1, 4), rng.integers(1, 7)
+            c = t if i == 0 else rng.integers(2, 7)  # one with T = C
+            x = rng.normal(size=(n, t, c)) * 3
+            y = rng.integers(0, c, size=(n, t))
+            y[rng.uniform(size=(n, t)) < 0.3] = -100
+            y[0, 0] = 0  # at least one target counts
+            expected = losses.cross_entropy(_classes_first(x), y)
+            out.append(Case(f"hidden {i}", (x, y), expected))
+        return out
+
+    return run_check(
+        "sequence_logits_loss", fn, cases, mistakes, hidden=hidden
+    )
 
 
 def one_unit_binary_loss(fn):
@@ -143,12 +158,26 @@ def one_unit_binary_loss(fn):
             naive,
         ),
     ]
-    return run_check("one_unit_binary_loss", fn, cases, mistakes)
+
+    def hidden(rng):
+        out = []
+        for i in range(4):
+            n = rng.integers(1, 9)
+            scale = (1.0, 10.0, 60.0, 60.0)[i]  # large logits in two cases
+            x = rng.normal(size=(n, 1)) * scale
+            y = rng.integers(0, 2, size=n)
+            out.append(Case(f"hidden {i}", (x, y), reference(x, y)))
+        return out
+
+    return run_check(
+        "one_unit_binary_loss", fn, cases, mistakes, hidden=hidden
+    )
 
 
 def void_mask_loss(fn):
     """Check ``fn(logits, mask)``: the mean cross-entropy of (N, C, H, W) logits against a uint8
     (N, H, W) mask whose classes are numbered 1..C and whose 'void' pixels are 255 (left out)."""
+    rng = np.random.default_rng(6)
     inputs = []
     for label, shape, n_void in [
         ("2 images 3 x 3, C = 4, 3 void pixels", (2, 4, 3, 3), 3),
@@ -156,9 +185,9 @@ def void_mask_loss(fn):
         ("1 image 4 x 4, C = 3, half void", (1, 3, 4, 4), 8),
     ]:
         n, c, h, w = shape
-        mask = _rng.integers(1, c + 1, size=(n, h, w)).astype(np.uint8)
+        mask = rng.integers(1, c + 1, size=(n, h, w)).astype(np.uint8)
         mask.reshape(-1)[:n_void] = 255
-        inputs.append((label, _rng.normal(size=shape) * 2, mask))
+        inputs.append((label, rng.normal(size=shape) * 2, mask))
 
     def shifted(mask):
         m = mask.astype(np.int64)
@@ -195,4 +224,20 @@ def void_mask_loss(fn):
             void_as_class_0,
         ),
     ]
-    return run_check("void_mask_loss", fn, cases, mistakes)
+
+    def hidden(rng):
+        out = []
+        for i in range(3):
+            n, c, h, w = (int(v) for v in rng.integers(1, 5, size=4))
+            c += 1  # C >= 2
+            mask = rng.integers(1, c + 1, size=(n, h, w)).astype(np.uint8)
+            mask[rng.uniform(size=(n, h, w)) < 0.3] = 255
+            mask[0, 0, 0] = 1  # at least one labelled pixel
+            x = rng.normal(size=(n, c, h, w)) * 2
+            expected = losses.cross_entropy(
+                x, shifted(mask), ignore_index=255
+            )
+            out.append(Case(f"hidden {i}", (x, mask), expected))
+        return out
+
+    return run_check("void_mask_loss", fn, cases, mistakes, hidden=hidden)

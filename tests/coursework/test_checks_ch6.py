@@ -175,3 +175,53 @@ def test_the_unfixed_snippet_fails_with_the_error_named(
     result = check(broken)
     assert not result.passed
     assert said in result.message, result.message
+
+
+def hidden_builder(check, monkeypatch):
+    """The hidden-case builder a checker hands the grader, with its tolerances."""
+    from ce_lessons.checks import _framework
+
+    seen = {}
+
+    def grader(exercise, fn, cases, mistakes, rtol, atol, hidden):
+        seen.update(hidden=hidden, rtol=rtol, atol=atol, mistakes=mistakes)
+
+    monkeypatch.setattr(_framework, "_GRADER", grader)
+    check(None)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "check, answer", RIGHT, ids=lambda f: getattr(f, "__name__", "")
+)
+@pytest.mark.parametrize("seed", [0, 2026])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_hidden_cases_pass_a_right_fix_and_fail_every_wrong_one(
+    check, answer, seed, monkeypatch
+):
+    seen = hidden_builder(check, monkeypatch)
+    cases = seen["hidden"](np.random.default_rng(seed))
+    assert cases, "no hidden case"
+    tol = dict(rtol=seen["rtol"], atol=seen["atol"], equal_nan=True)
+    for case in cases:
+        np.testing.assert_allclose(answer(*case.args), case.expected, **tol)
+    for mistake in seen["mistakes"]:
+        assert not all(
+            np.allclose(mistake.wrong(*case.args), case.expected, **tol)
+            for case in cases
+        ), mistake.hint
+
+
+def test_the_public_cases_are_the_same_on_every_call():
+    first = checks.void_mask_loss(void_mask_ignored)
+    again = checks.void_mask_loss(lambda x, m: void_mask_ignored(x, m))
+    assert first.passed_cases == again.passed_cases
+    labels = []
+
+    def spy(x, m):
+        labels.append((x.sum(), m.sum()))
+        return void_mask_ignored(x, m)
+
+    checks.void_mask_loss(spy)
+    checks.void_mask_loss(spy)
+    assert labels[: len(labels) // 2] == labels[len(labels) // 2 :]

@@ -62,7 +62,7 @@ def read_seed(root: Path, given) -> str:
     return grading.DEFAULT_SEED
 
 
-def tests_of(grade, chapter) -> list:
+def gradescope_tests(grade, chapter) -> list:
     tests = []
     for number, exercise in enumerate(chapter.exercises, start=1):
         label = exercise.label
@@ -148,7 +148,7 @@ def grade(chapter_path, root, seed=None, limits=None, kind="auto"):
         lines = [f"{result.total} of {maximum} points."]
         lines += [n for n in result.notes]
         lines += notes
-        tests = tests_of(result, chapter)
+        tests = gradescope_tests(result, chapter)
         results = {  # the tests' sum, so that Gradescope's page adds up
             "score": round(sum(t["score"] for t in tests), 4),
             "output": "\n".join(lines),

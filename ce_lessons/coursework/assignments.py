@@ -243,36 +243,78 @@ RAW_MYST = re.compile(
 )
 
 
-def _title(path: Path) -> str:
-    """The first ``# `` heading of a notebook or markdown file, else its name."""
+def _markdown_sources(path: Path) -> list:
+    """The markdown of a notebook (its markdown cells) or of a ``.md`` page."""
     try:
         if path.suffix == ".ipynb":
-            sources = [
+            return [
                 c.source
                 for c in read(path).cells
                 if c.cell_type == "markdown"
             ]
-        else:
-            sources = [path.read_text()]
+        return [path.read_text()]
     except (OSError, ValueError):
-        return path.stem.replace("_", " ")
-    for source in sources:
-        match = re.search(r"^#\s+(.+)$", source, re.MULTILINE)
-        if match:
-            return match.group(1).strip()
-    return path.stem.replace("_", " ")
+        return []
+
+
+def _bibliography(root: Path) -> dict:
+    """key -> "Author et al. Year" for each entry of the book's ``.bib`` files."""
+    cited = {}
+    for bib in sorted(root.glob("*.bib")) + sorted(root.glob("*/*.bib")):
+        try:
+            text = bib.read_text()
+        except OSError:
+            continue
+        for entry in re.split(r"(?m)^@", text)[1:]:
+            key = re.match(r"\w+\s*\{\s*([^,\s]+)\s*,", entry)
+            if not key:
+                continue
+            author = re.search(
+                r"\bauthor\s*=\s*\{(.*)\},?\s*$", entry, re.M
+            )
+            year = re.search(r"\byear\s*=\s*\{?(\d{4})", entry)
+            names = [
+                n.strip().strip("{}")
+                for n in re.split(
+                    r"\s+and\s+", author.group(1) if author else ""
+                )
+                if n.strip()
+            ]
+            last = [
+                n.split(",")[0].strip() if "," in n else n.split()[-1]
+                for n in names
+            ]
+            who = (
+                f"{last[0]} et al."
+                if len(last) > 2
+                else " and ".join(last) or key.group(1)
+            )
+            cited[key.group(1)] = f"{who} {year.group(1)}" if year else who
+    return cited
 
 
 class _Book:
     """What the conversion needs to know about the book around one chapter: its documents'
-    titles, its exercises' labels and which chapters the student bundle holds."""
+    titles, its exercises' and sections' labels, its bibliography, and which chapters the
+    student bundle holds."""
 
     def __init__(self, book: Path, bundled=None):
         self.folder = Path(book)
         documents = sorted(self.folder.glob("*.ipynb")) + sorted(
             self.folder.glob("*.md")
         )
-        self.titles = {d.stem: d for d in documents}
+        self.paths = {d.stem: d for d in documents}
+        self.titles, self.sections = {}, {}  # label -> (heading, path)
+        for document in documents:
+            sources = _markdown_sources(document)
+            for source in sources:
+                heading = re.search(r"^#\s+(.+)$", source, re.M)
+                if heading and document.stem not in self.titles:
+                    self.titles[document.stem] = heading.group(1).strip()
+                for label, title in re.findall(
+                    r"^\(([\w:.-]+)\)=[ \t]*\n+#+[ \t]+(.+)$", source, re.M
+                ):
+                    self.sections[label] = (title.strip(), document)
         self.exercises = {}  # label -> (title, chapter path)
         for chapter in self.folder.glob("*.ipynb"):
             try:
@@ -283,6 +325,8 @@ class _Book:
                     )
             except (OSError, ValueError, AttributeError):
                 continue
+        self.citations = _bibliography(self.folder.parent)
+        self.citations.update(_bibliography(self.folder))
         self.bundled = (
             {Path(c).name for c in bundled}
             if bundled is not None
@@ -293,8 +337,8 @@ class _Book:
         """A link to a document of the book: to its notebook if the bundle holds it, else its
         title in italics (it is a page of the website)."""
         stem = Path(stem).stem
-        path = self.titles.get(stem)
-        text = text or (_title(path) if path else stem.replace("_", " "))
+        path = self.paths.get(stem)
+        text = text or self.titles.get(stem, stem.replace("_", " "))
         if path is not None and path.name in self.bundled:
             return f"[{text}]({path.name})"
         return f"*{text}*"
@@ -321,16 +365,26 @@ def _roles(
             return _format_glue(glued.get(key, key), spec)
         if name == "doc":
             return book.link(target, text)
+        if name.startswith("cite"):
+            keys = [k.strip() for k in target.split(",") if k.strip()]
+            found = "; ".join(book.citations.get(k, k) for k in keys)
+            return found if name == "cite:t" else f"({found})"
         if name in ("ref", "numref", "eq"):
+            before = match.string[: match.start()]
             if target in book.exercises:
                 title, where = book.exercises[target]
-                chapter_of = where.name
-                label = (
-                    text.replace("%s", "").strip()
-                    or f"the exercise “{title}”"
+                said = re.search(r"(?i)\bexercises?\s*$", before)
+                label = text.replace("%s", "").strip() or (
+                    f"“{title}”" if said else f"the exercise “{title}”"
                 )
-                if chapter_of != chapter:
+                if where.name != chapter:
                     return f"{label} of {book.link(where.stem)}"
+                return label
+            if target in book.sections:
+                title, where = book.sections[target]
+                label = text or f"“{title}”"
+                if where.name != chapter:
+                    return f"{label} in {book.link(where.stem)}"
                 return label
             if target in figures:
                 kind = "equation" if name == "eq" else "figure"

@@ -474,6 +474,32 @@ def test_a_glued_figure_is_attached_to_the_markdown_that_shows_it():
     nbformat.validate(student)
 
 
+def test_sections_exercises_and_citations_become_words(tmp_path):
+    book = tmp_path / "book"
+    book.mkdir()
+    (tmp_path / "refs.bib").write_text(
+        "@article{lin2017focal,\n  title = {Focal Loss},\n"
+        "  author = {Lin, Tsung-Yi and Goyal, Priya and Girshick, Ross},\n"
+        "  year = {2017}\n}\n"
+    )
+    (book / "other.md").write_text("# Other page\n\n(sec-a)=\n## Alpha\n")
+    nbformat.write(small_chapter(), book / "chapter.ipynb")
+    context = assignments._Book(book, [book / "chapter.ipynb"])
+    cases = {
+        "see {ref}`sec-a`": "see “Alpha” in *Other page*",
+        "the focal loss {cite}`lin2017focal`": "the focal loss (Lin et al. 2017)",
+        "exercise {ref}`ex-softmax`": "exercise “A stable softmax”",
+        "so {ref}`ex-softmax` asks": "so the exercise “A stable softmax” asks",
+        "{doc}`chapter` and {doc}`other`": "[A small chapter](chapter.ipynb) "
+        "and *Other page*",
+    }
+    for source, expected in cases.items():
+        plain = assignments.plain_markdown(
+            source, {}, context, chapter="chapter.ipynb"
+        )
+        assert plain == expected, source
+
+
 def test_no_student_notebook_needs_the_book_tools(students):
     for name, nb in students.items():
         for cell in nb.cells:

@@ -619,11 +619,7 @@ def student_notebook(
     glued, images = glued_values(nb), glued_images(nb)
     figures = _labelled_outputs(nb.cells)
     written = any("written-answer" in tags(c) for c in nb.cells)
-    cells = [
-        nbformat.v4.new_markdown_cell(
-            grading_note(mode, note, written), id="how-it-is-graded"
-        )
-    ]
+    cells = []
     current, stubbed, inside = None, False, False
     for index, cell in enumerate(nb.cells):
         cell_tags = tags(cell)
@@ -673,6 +669,21 @@ def student_notebook(
                     True
                 )
         cells.append(cell)
+    # How it is graded: right after the title, so the chapter's own first cell stays first
+    # (a chapter may read it, e.g. to check a table against what the page computed).
+    at = (
+        1
+        if cells
+        and cells[0].cell_type == "markdown"
+        and cells[0].source.lstrip().startswith("# ")
+        else 0
+    )
+    cells.insert(
+        at,
+        nbformat.v4.new_markdown_cell(
+            grading_note(mode, note, written), id="how-it-is-graded"
+        ),
+    )
     nb.cells = cells
     return nb
 

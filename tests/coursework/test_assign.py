@@ -541,7 +541,10 @@ def test_the_student_notebook_states_the_grading_mode(
         mode=mode,
         note="Due Friday.",
     )
-    first = nb.cells[0].source
+    # right after the chapter's title, which stays the first cell
+    assert nb.cells[0].source.startswith("# ")
+    assert nb.cells[1].id == "how-it-is-graded"
+    first = nb.cells[1].source
     assert first.startswith("**How this notebook is graded.**")
     for text in says + ["public cases only", "hidden cases", "Due Friday."]:
         assert text in first
@@ -818,7 +821,7 @@ def test_ce_assign_notebooks_only_states_the_chosen_mode(
     )
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == ["chapter.ipynb"]
-    first = nbformat.read(out / "chapter.ipynb", as_version=4).cells[0]
+    first = nbformat.read(out / "chapter.ipynb", as_version=4).cells[1]
     assert "the fraction of its cases" in first.source
     assert first.source.endswith("Due Friday.")
 

@@ -42,6 +42,7 @@ from .judge import judge_exercise
 
 MAX_NOTEBOOK_BYTES = 20 << 20  # a submission larger than this is not read
 MAX_RERUNS = 3  # cells that may be left out because they ended the process
+SANDBOX_FAILED = "not graded: the sandbox did not start"
 DEFAULT_SEED = "ce-lessons"  # used only when the instructor gives none (with a warning)
 
 
@@ -274,9 +275,7 @@ def run_notebook(
             why = run.stderr.strip().splitlines()[-1:] or [
                 f"exit status {run.returncode}"
             ]
-            notes.append(
-                f"not graded: the sandbox did not start ({why[0][:200]})"
-            )
+            notes.append(f"{SANDBOX_FAILED} ({why[0][:200]})")
             return {}
         started, ended = None, set()
         for m in messages:
@@ -634,8 +633,13 @@ class Journal:
                     self.entries[entry.get("file")] = entry
 
     def done(self, relative, digest) -> bool:
+        """Graded before, from the same file (a sandbox that failed to start is retried)."""
         entry = self.entries.get(relative)
-        return bool(entry) and entry.get("sha256") == digest
+        return (
+            bool(entry)
+            and entry.get("sha256") == digest
+            and not any(SANDBOX_FAILED in n for n in entry.get("notes", []))
+        )
 
     def add(self, relative, digest, grade: Grade):
         entry = {
@@ -857,6 +861,16 @@ def grade_folder(
         reference = _cached_reference(
             journal, chapter, limits, seed, isolation
         )
+        lacking = [
+            e.label for e in chapter.exercises if e.label not in reference
+        ]
+        if lacking:
+            print(
+                "ce-grade: the chapter's own run did not check "
+                f"{', '.join(lacking)}: those exercises get only the hidden "
+                "cases their checker builds itself",
+                file=sys.stderr,
+            )
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
         futures = [pool.submit(one, r, p) for r, p in todo]

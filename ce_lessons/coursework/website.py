@@ -29,7 +29,6 @@ NOT_COPIED = shutil.ignore_patterns(
     "dist",
     "build",
     "tests",
-    "benchmarks",
     "node_modules",
     "__pycache__",
     "*.egg-info",

@@ -131,11 +131,18 @@ def double_softmax_loss(fn):
             lambda c, m: -measured(c, m),
         ),
     ]
+
     def hidden(rng):  # for grading: its inputs are numbers, not arrays
         return [
-            Case(f"hidden {i}", (int(c), float(m)), measured(int(c), float(m)))
+            Case(
+                f"hidden {i}",
+                (int(c), float(m)),
+                measured(int(c), float(m)),
+            )
             for i, (c, m) in enumerate(
-                zip(rng.integers(2, 40, 5), rng.uniform(-10, 30, 5).round(3))
+                zip(
+                    rng.integers(2, 40, 5), rng.uniform(-10, 30, 5).round(3)
+                )
             )
         ]
 

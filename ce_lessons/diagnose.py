@@ -11,7 +11,23 @@ and the fix. An empty :class:`Report` is falsy and prints
 
 Each finding is one small function below, ``_check_<code>``, that returns a
 :class:`Finding` or ``None``. Inputs may be numpy arrays, lists or torch
-tensors (read by duck typing; torch is never imported).
+tensors (read by duck typing; torch is never imported). The codes:
+
+- what the input holds: ``probabilities-as-logits``,
+  ``log-probabilities-as-logits``, ``probabilities-as-log-probabilities``,
+  ``logits-as-log-probabilities``, ``sigmoid-as-logits``,
+  ``logits-as-probabilities``, ``single-output-unit``;
+- the target of a classification loss: ``one-hot-target``,
+  ``one-hot-weighted-mean``, ``probability-target-not-normalized``,
+  ``target-extra-dim``, ``float-class-indices``, ``target-not-int64``,
+  ``uint8-target``, ``class-dim-last``, ``class-dim-ambiguous``,
+  ``weight-length``, ``dtype-mismatch``, ``labels-one-based``,
+  ``void-label``, ``label-out-of-range``, ``all-targets-ignored``;
+- non-finite values: ``row-without-finite-logit``, ``non-finite-values``,
+  ``minus-inf-on-target``;
+- the binary losses: ``binary-target-integer``, ``binary-target-range``,
+  ``binary-shape``, ``pos-weight-shape``;
+- with ``initial=True``: ``initial-loss-far-from-log-c``.
 
 Chapter 6 explains every finding.
 """

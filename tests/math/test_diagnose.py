@@ -659,3 +659,20 @@ def test_a_finding_is_a_plain_record():
         str(Report([f]))
         == "warning [code] what was seen\n  fix: what to do"
     )
+
+
+def test_every_finding_is_listed_in_the_docstring_and_triggered_here():
+    import importlib
+    import inspect
+    import re
+
+    # the module (ce_lessons.diagnose is the function, as exported)
+    module = importlib.import_module("ce_lessons.diagnose")
+    source = inspect.getsource(module)
+    codes = set(re.findall(r'Finding\(\s*"([a-z0-9-]+)"', source))
+    triggered = {case[0] for case in TRIGGERS}
+    triggered.add("initial-loss-far-from-log-c")  # its own test above
+    assert len(codes) == len(module._CHECKS) + 1  # + the initial loss
+    assert codes == triggered
+    for code in codes:
+        assert f"``{code}``" in module.__doc__, code

@@ -26,6 +26,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 from ce_lessons.checks._framework import changed as _changed
@@ -216,6 +217,7 @@ class Runner:
             # the record of calls stays on from the first call to the message
             # sent: a patched serializer calling the course's function is seen
             sys.setprofile(recorder.hook)
+            threading.setprofile(recorder.hook)  # threads it starts too
             try:
                 for number, (fn, public, secret) in enumerate(runs):
                     for part, cases in (("p", public), ("h", secret)):
@@ -246,6 +248,7 @@ class Runner:
             if sys.getprofile() is not recorder.hook:
                 recorder.tampered = True
             sys.setprofile(None)
+            threading.setprofile(None)
             self.send(
                 m="exercise",
                 label=exercise["label"],

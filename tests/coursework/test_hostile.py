@@ -99,6 +99,22 @@ def attacks(subs: Path, chapter: Path, out: Path):
             1.0,
             "used the course's own softmax",
         ),
+        "calls_the_reference_in_a_thread": (
+            with_solution(
+                base,
+                "my_softmax",
+                "import threading\n"
+                "def my_softmax(x, dim):\n"
+                "    out = []\n"
+                "    job = lambda: out.append(ce.softmax(x, dim))\n"
+                "    worker = threading.Thread(target=job)\n"
+                "    worker.start()\n"
+                "    worker.join()\n"
+                "    return out[0]\n",
+            ),
+            1.0,
+            "used the course's own softmax",
+        ),
         "switches_off_the_record": (
             with_solution(
                 base,

@@ -1,4 +1,4 @@
-r"""Cross-entropy when C is a vocabulary: chunked, and split across processes.
+r"""Cross-entropy when C is a vocabulary: chunked, and split over processes.
 
 The only module of ce_lessons that imports torch (``import ce_lessons``
 never imports it; use ``from ce_lessons import scale``). Chapter 8
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.overrides import TorchFunctionMode
 
 from ._validate import (
     check_ignore_index,
@@ -42,6 +43,7 @@ __all__ = [
     "VocabParallelRun",
     "chunked_linear_cross_entropy",
     "default_chunk_size",
+    "largest_tensor",
     "run_vocab_parallel",
     "vocab_parallel_cross_entropy",
     "vocab_parallel_linear_cross_entropy",
@@ -124,7 +126,8 @@ def _check_chunk_size(chunk_size):
         )
     if chunk_size <= 0:
         raise ValueError(
-            f"chunk_size must be a positive number of rows; got {chunk_size}"
+            "chunk_size must be a positive number of rows; got "
+            f"{chunk_size}"
         )
     return chunk_size
 
@@ -138,6 +141,30 @@ def default_chunk_size(n, d, v):
     105
     """
     return max(1, min(n, 2 * (n + v) * d // (5 * v)))
+
+
+class largest_tensor(TorchFunctionMode):
+    """Watch every torch function called from Python in a ``with`` block
+    and keep the largest number of elements of any tensor one returned
+    (tensors made before the block do not count; neither do the C++
+    autograd engine's own backward operations, which Python never sees).
+
+    >>> with largest_tensor() as seen:
+    ...     _ = torch.ones(3, 4) @ torch.ones(4, 5)
+    >>> seen.numel
+    20
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.numel = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(t, torch.Tensor):
+                self.numel = max(self.numel, t.numel())
+        return out
 
 
 # ------------------------------------------------------------------------
@@ -173,7 +200,7 @@ def _chunk_loss_and_grad(logits, y, valid, eps, grad):
 
 
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
-    """loss = cross_entropy(h Wᵀ, target); both gradients made in forward."""
+    """cross_entropy(h Wᵀ, target), both gradients made in forward."""
 
     @staticmethod
     def forward(ctx, h, W, target, options):
@@ -183,10 +210,11 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         grad_h = torch.empty((n, d), dtype=h.dtype, device=h.device)
         grad_W = torch.zeros_like(W, memory_format=torch.contiguous_format)
         total = torch.zeros((), dtype=torch.float64, device=h.device)
+        buffer = h.new_empty((min(chunk, n), W.shape[0]))  # the only (c, V)
         for start in range(0, n, chunk):
             rows = slice(start, start + chunk)
             h_c, valid = h[rows], valid_all[rows]
-            logits = h_c @ W.t()  # the only (c, V) tensor
+            logits = torch.mm(h_c, W.t(), out=buffer[: len(h_c)])
             loss = _chunk_loss_and_grad(
                 logits, target[rows], valid, eps, grad
             )
@@ -194,7 +222,6 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             if grad:
                 torch.mm(logits, W, out=grad_h[rows])  # (p − q) W
                 grad_W.addmm_(logits.t(), h_c)  # (p − q)ᵀ h
-            del logits
         count = int(valid_all.sum())
         scale = 1.0
         if reduction == "mean":
@@ -507,7 +534,8 @@ def run_vocab_parallel(
 
     The problem: h (n, d) and W (v, d) standard normal, n targets of which
     ``n_ignored`` are ``ignore_index``. Each rank takes its
-    :func:`vocab_range` of W, runs :func:`vocab_parallel_linear_cross_entropy`
+    :func:`vocab_range` of W, runs
+    :func:`vocab_parallel_linear_cross_entropy`
     and torch's ``loss_parallel``, and writes its numbers to a temporary
     folder. The processes are stopped if they take longer than
     ``timeout`` seconds (then ``TimeoutError``). Returns a

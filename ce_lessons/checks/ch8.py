@@ -1,4 +1,8 @@
-"""Self-checks of chapter 8, language models at scale: causal_lm_loss, accumulated_loss."""
+"""Self-checks of chapter 8, language models at scale.
+
+causal_lm_loss (the shift of the labels) and accumulated_loss (the
+normalization under gradient accumulation).
+"""
 
 from __future__ import annotations
 
@@ -83,9 +87,9 @@ def causal_lm_loss(fn):
             lambda x, y: _shifted(x, y, 2),
         ),
         Mistake(
-            "you shifted the wrong way: logits[:, 1:] against labels[:, :-1] "
-            "asks each position for the PREVIOUS token. Use logits[:, :-1] "
-            "and labels[:, 1:].",
+            "you shifted the wrong way: logits[:, 1:] against "
+            "labels[:, :-1] asks each position for the PREVIOUS token. "
+            "Use logits[:, :-1] and labels[:, 1:].",
             lambda x, y: losses.cross_entropy(
                 *_flat(np.asarray(x)[:, 1:], np.asarray(y)[:, :-1])
             ),
@@ -143,10 +147,10 @@ def accumulated_loss(fn):
     ]
     mistakes = [
         Mistake(
-            "that is the mean of the micro-batches' means: each micro-batch "
-            "weighs the same, whatever its number of real tokens. Add up "
-            "the summed losses and divide once, by the total number of "
-            "tokens that are not -100.",
+            "that is the mean of the micro-batches' means: each "
+            "micro-batch weighs the same, whatever its number of real "
+            "tokens. Add up the summed losses and divide once, by the "
+            "total number of tokens that are not -100.",
             lambda batches: np.mean(
                 [losses.cross_entropy(x, y) for x, y in batches]
             ),

@@ -137,17 +137,18 @@ def test_without_autograd_only_the_loss_is_computed():
 
 
 class LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements of any tensor an op makes."""
+    """The largest number of elements of any tensor an aten operation makes
+    (backward operations of the autograd engine included)."""
 
     def __init__(self):
         super().__init__()
-        self.largest = 0
+        self.numel = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for t in out if isinstance(out, (tuple, list)) else [out]:
             if isinstance(t, torch.Tensor):
-                self.largest = max(self.largest, t.numel())
+                self.numel = max(self.numel, t.numel())
         return out
 
 
@@ -156,15 +157,16 @@ def test_no_tensor_is_larger_than_one_chunk_of_logits_or_the_gradients():
     h = torch.randn(n, d, requires_grad=True)
     W = torch.randn(v, d, requires_grad=True)
     target = torch.randint(0, v, (n,))
-    with LargestTensor() as ours_mode:
-        loss = scale.chunked_linear_cross_entropy(
-            h, W, target, chunk_size=chunk, label_smoothing=0.1
-        )
-        loss.backward()
-    assert ours_mode.largest == chunk * v  # the chunk's logits, no more
+    for mode in (LargestTensor(), scale.largest_tensor()):
+        with mode:
+            loss = scale.chunked_linear_cross_entropy(
+                h, W, target, chunk_size=chunk, label_smoothing=0.1
+            )
+            loss.backward()
+        assert mode.numel == chunk * v  # the chunk's logits, no more
     with LargestTensor() as naive_mode:
         F.cross_entropy(h @ W.T, target).backward()
-    assert naive_mode.largest == n * v
+    assert naive_mode.numel == n * v
 
 
 def test_the_default_chunk_keeps_its_logits_below_half_the_gradients():
@@ -216,7 +218,8 @@ ERRORS = [
     (
         {"target": torch.tensor([0, 1, 2])},
         ValueError,
-        "target must have shape (4,), one class per row of h; got shape (3,)",
+        "target must have shape (4,), one class per row of h; got shape "
+        "(3,)",
     ),
     (
         {"target": torch.tensor([0, 1, 5, 2])},

@@ -29,38 +29,13 @@ from ce_lessons.coursework import (
     gradescope_zip,
     website,
 )
+from tests.coursework.notebooks import CHANNELS, SOFTMAX, exercise_cells
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
 CHAPTERS = [
     c for c in sorted(BOOK.glob("*.ipynb")) if assignments.exercises(c)
 ]
-SOFTMAX = (
-    "def my_softmax(x, dim):\n"
-    "    e = np.exp(x - x.max(axis=dim, keepdims=True))\n"
-    "    return e / e.sum(axis=dim, keepdims=True)\n"
-)
-CHANNELS = "def channels_first(x):\n    return np.moveaxis(x, -1, 1)\n"
-
-
-def exercise_cells(label, title, solution, check):
-    """The five tagged cells of an exercise, as in book/ch3_gradient.ipynb."""
-    v4 = nbformat.v4
-    return [
-        v4.new_markdown_cell(
-            f"```{{exercise}} {title}\n:label: {label}\n\nWrite it.\n```",
-            metadata={"tags": ["exercise"]},
-        ),
-        v4.new_markdown_cell(
-            f"```{{solution-start}} {label}\n:class: dropdown\n```",
-            metadata={"tags": ["solution-start"]},
-        ),
-        v4.new_code_cell(solution, metadata={"tags": ["solution"]}),
-        v4.new_markdown_cell(
-            "```{solution-end}\n```", metadata={"tags": ["solution-end"]}
-        ),
-        v4.new_code_cell(check, metadata={"tags": ["self-check"]}),
-    ]
 
 
 def small_chapter():

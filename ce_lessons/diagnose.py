@@ -2,8 +2,9 @@ r"""Diagnose a loss call: what is wrong with these inputs, in plain words.
 
 ``diagnose(input, target, loss="cross_entropy", **options)`` looks at the
 tensors a training loop is about to hand to a PyTorch loss and reports what
-torch will refuse (severity ``"error"``), what it will compute without a
-complaint although the number means something else (``"warning"``), and
+torch will refuse or turn into nan / inf (severity ``"error"``), what it
+will compute without a complaint although the number means something else
+(``"warning"``), and
 what is harmless but probably not what was meant (``"note"``). Each
 :class:`Finding` has a code, a severity, a sentence with the numbers it saw,
 and the fix. An empty :class:`Report` is falsy and prints

@@ -676,3 +676,16 @@ def test_every_finding_is_listed_in_the_docstring_and_triggered_here():
     assert codes == triggered
     for code in codes:
         assert f"``{code}``" in module.__doc__, code
+
+
+def test_diagnose_and_imbalance_never_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; import ce_lessons as ce; "
+        "ce.diagnose(np.zeros((2, 3)), [0, 1]); "
+        "ce.focal_loss(np.zeros((2, 3)), [0, 1]); "
+        "assert 'torch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -22,7 +22,7 @@ Then the later chapters' modules, the self-checks (``checks/``) and the coursewo
 0.417
 """
 
-from .diagnose import diagnose
+from .diagnosis import diagnose
 from .gradients import (
     binary_cross_entropy_grad,
     binary_cross_entropy_with_logits_grad,

@@ -30,12 +30,16 @@ def to_numpy(value, name: str) -> np.ndarray:
     """A numpy array holding ``value``: an array, a Python number or list, or a torch tensor.
 
     Torch tensors are detached and copied to the CPU, so tensors that require grad work too;
-    torch itself is never imported.
+    bfloat16 (which numpy lacks) is widened to float32 first, exactly. torch itself is never
+    imported.
     """
     if hasattr(value, "detach") and hasattr(
         value, "numpy"
-    ):  # a torch.Tensor, by duck typing
-        value = value.detach().cpu().numpy()
+    ):  # a torch.Tensor
+        value = value.detach().cpu()
+        if str(value.dtype) == "torch.bfloat16":
+            value = value.float()  # every bfloat16 is a float32
+        value = value.numpy()
     try:
         array = np.asarray(value)
     except ValueError as error:  # ragged nested lists

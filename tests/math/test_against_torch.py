@@ -332,3 +332,13 @@ def test_logsumexp_over_a_tuple_of_dims_matches_torch(x, keepdim):
 
 def test_logsumexp_of_a_scalar_is_the_scalar_like_torch():
     assert_matches(ce.logsumexp(3.0, 0), torch.logsumexp(t64(3.0), 0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_tensors_give_the_numbers_of_their_float32_values(
+    dtype,
+):
+    """numpy has no bfloat16: the tensor is widened (exactly) first."""
+    x = torch.tensor([[2.0, 1.0, 0.1]], dtype=dtype)
+    expected = F.cross_entropy(x.float().double(), tlong([0]))
+    assert_matches(ce.cross_entropy(x, [0]), expected)

@@ -8,6 +8,7 @@ something meaningless gets a ``ValueError`` or ``TypeError`` that says so, never
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -380,3 +381,82 @@ def keyword_options(*positional: str):
         return checked
 
     return decorate
+
+
+# --- chapter 7: distributions, KL, temperature, calibration ---------------------------------
+
+_KL_REDUCTIONS = ("none", "batchmean", "sum", "mean")
+_SUM_ATOL = 1e-4  # as for cross_entropy's probability targets
+
+
+def check_distribution(p, name, dim):
+    """Refuse values outside [0, 1] and sums along ``dim`` away from 1."""
+    check_in_unit_interval(p, name)
+    sums = p.sum(axis=dim)
+    off = ~np.isclose(sums, 1.0, rtol=0.0, atol=_SUM_ATOL)
+    if np.any(off):
+        where = tuple(int(i) for i in np.argwhere(off)[0])
+        raise ValueError(
+            f"{name} must sum to 1 along dim {dim}; the distribution at "
+            f"index {where} sums to {float(sums[where])!r}"
+        )
+    return p
+
+
+def check_log_probabilities(a, name, hint):
+    """Refuse values above 0 (and NaN): log-probabilities are <= 0."""
+    bad = ~(a <= 0.0)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name} must hold log-probabilities (<= 0); got "
+            f"{float(a[where])!r} at index {where}. {hint}"
+        )
+    return a
+
+
+def check_kl_reduction(reduction):
+    if reduction not in _KL_REDUCTIONS:
+        raise ValueError(
+            "reduction must be one of 'batchmean', 'sum', 'mean' or "
+            f"'none'; got {reduction!r}"
+        )
+    return reduction
+
+
+def check_temperature(value, name="temperature"):
+    number = isinstance(value, (int, float, np.integer, np.floating))
+    if isinstance(value, bool) or not number:
+        raise TypeError(f"{name} must be a positive number; got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"{name} must be a positive finite number (T > 0); "
+            f"got {value!r}"
+        )
+    return float(value)
+
+
+def class_dim(x, name="input"):
+    if x.ndim == 0:
+        raise ValueError(
+            f"{name} must have shape (C,), (N, C) or (N, C, d1, ..., dK); "
+            "got a scalar"
+        )
+    return 0 if x.ndim == 1 else 1
+
+
+def check_probabilities_and_target(input, target):
+    p = as_float(input, "input")
+    y = as_class_indices(target, "target")
+    if p.ndim != 2 or y.shape != p.shape[:1] or p.shape[0] == 0:
+        raise ValueError(
+            "input must be (N, C) probabilities with N >= 1 and target "
+            f"(N,) class indices; got shapes {p.shape} and {y.shape}"
+        )
+    check_distribution(p, "input (probabilities)", 1)
+    if y.min() < 0 or y.max() >= p.shape[1]:
+        raise ValueError(
+            f"target must hold classes 0 <= y < {p.shape[1]}; got "
+            f"{_short(y)}"
+        )
+    return p, y

@@ -27,8 +27,14 @@ from ._validate import (
     as_class_indices,
     as_float,
     check_dim,
+    check_distribution,
     check_ignore_index,
     check_in_unit_interval,
+    check_kl_reduction,
+    check_log_probabilities,
+    check_probabilities_and_target,
+    check_temperature,
+    class_dim,
     keyword_options,
 )
 from .losses import cross_entropy
@@ -44,65 +50,6 @@ __all__ = [
     "perplexity",
     "reliability_bins",
 ]
-
-_KL_REDUCTIONS = ("none", "batchmean", "sum", "mean")
-_SUM_ATOL = 1e-4  # as for cross_entropy's probability targets
-
-
-def _check_distribution(p, name, dim):
-    """Refuse values outside [0, 1] and sums along ``dim`` away from 1."""
-    check_in_unit_interval(p, name)
-    sums = p.sum(axis=dim)
-    off = ~np.isclose(sums, 1.0, rtol=0.0, atol=_SUM_ATOL)
-    if np.any(off):
-        where = tuple(int(i) for i in np.argwhere(off)[0])
-        raise ValueError(
-            f"{name} must sum to 1 along dim {dim}; the distribution at "
-            f"index {where} sums to {float(sums[where])!r}"
-        )
-    return p
-
-
-def _check_log_probabilities(a, name, hint):
-    """Refuse values above 0 (and NaN): log-probabilities are <= 0."""
-    bad = ~(a <= 0.0)
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
-            f"{name} must hold log-probabilities (<= 0); got "
-            f"{float(a[where])!r} at index {where}. {hint}"
-        )
-    return a
-
-
-def _check_kl_reduction(reduction):
-    if reduction not in _KL_REDUCTIONS:
-        raise ValueError(
-            "reduction must be one of 'batchmean', 'sum', 'mean' or "
-            f"'none'; got {reduction!r}"
-        )
-    return reduction
-
-
-def _check_temperature(value, name="temperature"):
-    number = isinstance(value, (int, float, np.integer, np.floating))
-    if isinstance(value, bool) or not number:
-        raise TypeError(f"{name} must be a positive number; got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(
-            f"{name} must be a positive finite number (T > 0); "
-            f"got {value!r}"
-        )
-    return float(value)
-
-
-def _class_dim(x, name="input"):
-    if x.ndim == 0:
-        raise ValueError(
-            f"{name} must have shape (C,), (N, C) or (N, C, d1, ..., dK); "
-            "got a scalar"
-        )
-    return 0 if x.ndim == 1 else 1
 
 
 def entropy(input, *, dim=-1):
@@ -128,7 +75,7 @@ def entropy(input, *, dim=-1):
             "input must hold distributions along dim; got a scalar"
         )
     dim = check_dim(dim, q.ndim)
-    _check_distribution(q, "input (probabilities)", dim)
+    check_distribution(q, "input (probabilities)", dim)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(q > 0, -q * np.log(q), 0.0)
     out = terms.sum(axis=dim)
@@ -172,7 +119,7 @@ def kl_div(input, target, *, reduction="mean", log_target=False):
     """
     log_p = as_float(input, "input")
     raw = as_float(target, "target")
-    reduction = _check_kl_reduction(reduction)
+    reduction = check_kl_reduction(reduction)
     if not isinstance(log_target, (bool, np.bool_)):
         raise TypeError(f"log_target must be a bool; got {log_target!r}")
     if raw.shape != log_p.shape:
@@ -180,13 +127,13 @@ def kl_div(input, target, *, reduction="mean", log_target=False):
             f"target must have the shape of input {log_p.shape}; got "
             f"shape {raw.shape}"
         )
-    _check_log_probabilities(
+    check_log_probabilities(
         log_p,
         "input",
         "Pass log_softmax(logits), not probabilities or raw logits.",
     )
     if log_target:
-        _check_log_probabilities(
+        check_log_probabilities(
             raw, "target", "With log_target=True, target is log q."
         )
         q = np.exp(raw)
@@ -299,8 +246,8 @@ def distillation_loss(
     """
     s = as_float(input, "input")
     t = as_float(teacher, "teacher")
-    temperature = _check_temperature(temperature)
-    dim = _class_dim(s)
+    temperature = check_temperature(temperature)
+    dim = class_dim(s)
     if t.shape != s.shape:
         raise ValueError(
             f"teacher must have the shape of input {s.shape}; got shape "
@@ -360,7 +307,7 @@ def fit_temperature(input, target, *, bounds=(0.01, 100.0)):
             f"target must hold classes 0 <= y < {x.shape[1]}; got "
             f"{_short(y)}"
         )
-    low, high = (_check_temperature(b, "bounds") for b in bounds)
+    low, high = (check_temperature(b, "bounds") for b in bounds)
     if not low < high:
         raise ValueError(
             f"bounds must be (low, high) with low < high; got {bounds!r}"
@@ -405,7 +352,7 @@ def reliability_bins(input, target, *, n_bins=15):
     >>> count.tolist(), acc[3:].tolist()
     ([0, 0, 0, 2, 1], [0.5, 1.0])
     """
-    p, y = _check_probabilities_and_target(input, target)
+    p, y = check_probabilities_and_target(input, target)
     if isinstance(n_bins, bool) or not isinstance(
         n_bins, (int, np.integer)
     ):
@@ -443,20 +390,3 @@ def expected_calibration_error(input, target, *, n_bins=15):
     full = count > 0
     gaps = np.abs(acc[full] - conf[full]) * count[full]
     return float(gaps.sum() / count.sum())
-
-
-def _check_probabilities_and_target(input, target):
-    p = as_float(input, "input")
-    y = as_class_indices(target, "target")
-    if p.ndim != 2 or y.shape != p.shape[:1] or p.shape[0] == 0:
-        raise ValueError(
-            "input must be (N, C) probabilities with N >= 1 and target "
-            f"(N,) class indices; got shapes {p.shape} and {y.shape}"
-        )
-    _check_distribution(p, "input (probabilities)", 1)
-    if y.min() < 0 or y.max() >= p.shape[1]:
-        raise ValueError(
-            f"target must hold classes 0 <= y < {p.shape[1]}; got "
-            f"{_short(y)}"
-        )
-    return p, y

@@ -408,7 +408,17 @@ def vocab_parallel_cross_entropy(
 
     Must be called on every rank of ``group`` (``None``: the default
     process group) with the same target. Reductions 'mean' and 'sum'.
-    Chapter 8 runs it on 2 processes (see :func:`run_vocab_parallel`).
+    Chapter 8 runs it on 2 processes (see :func:`run_vocab_parallel`);
+    with one rank it is the ordinary loss:
+
+    >>> import torch.nn.functional as F
+    >>> store = dist.HashStore()
+    >>> dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    >>> x, y = torch.tensor([[2.0, 0.5, -1.0]]), torch.tensor([0])
+    >>> loss = vocab_parallel_cross_entropy(x, y, vocab_start=0)
+    >>> bool(torch.isclose(loss, F.cross_entropy(x, y)))
+    True
+    >>> dist.destroy_process_group()
     """
     _check_tensor(logits, "logits", 2, "(N, V_r)")
     _check_float(logits, "logits")
@@ -461,7 +471,16 @@ def vocab_parallel_linear_cross_entropy(
     rank. The logits of the slice, h W_shardᵀ (N, V_r), go to
     :func:`vocab_parallel_cross_entropy`. ∂L/∂W_shard needs no
     communication; ∂L/∂h is summed over the ranks by one all-reduce, as in
-    Megatron-LM's column-parallel linear layer.
+    Megatron-LM's column-parallel linear layer. Chapter 8 explains this.
+
+    >>> store = dist.HashStore()
+    >>> dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    >>> h, W = torch.ones(2, 3), torch.eye(4, 3)  # one rank: all of W
+    >>> y = torch.tensor([0, -100])
+    >>> loss = vocab_parallel_linear_cross_entropy(h, W, y, vocab_start=0)
+    >>> round(loss.item(), 4)  # logits (1, 1, 1, 0): log(3 + e^-1)
+    1.2143
+    >>> dist.destroy_process_group()
     """
     _check_tensor(h, "h", 2, "(N, D)")
     _check_tensor(W_shard, "W_shard", 2, "(V_r, D)")
@@ -539,7 +558,15 @@ def run_vocab_parallel(
     and torch's ``loss_parallel``, and writes its numbers to a temporary
     folder. The processes are stopped if they take longer than
     ``timeout`` seconds (then ``TimeoutError``). Returns a
-    :class:`VocabParallelRun`.
+    :class:`VocabParallelRun`. From a script, call it under
+    ``if __name__ == "__main__":`` (each spawned process imports the
+    script that started it). Chapter 8 explains this.
+
+    >>> run = run_vocab_parallel(2, n=4, d=3, v=6, n_ignored=1)
+    >>> run.all_reduces[0]
+    {'loss forward': 3, 'loss backward': 0, 'layer backward': 1}
+    >>> run.loss[0] == run.loss[1]
+    True
     """
     import torch.multiprocessing as mp
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import as_class_indices, as_float, check_classification
+from .losses import _pick, _reduce, _target_weights
 from .probabilities import log_softmax
 
 __all__ = [
@@ -159,15 +160,8 @@ def focal_loss(
         allow_probability_target=False,
     )
     kept = y != ignore_index
-    safe = np.expand_dims(np.where(kept, y, 0), dim)
-    log_p = np.take_along_axis(log_softmax(x, dim=dim), safe, axis=dim)
-    log_p_y = np.where(kept, np.squeeze(log_p, axis=dim), 0.0)
-    w_y = np.where(kept, w[np.where(kept, y, 0)], 0.0)  # 0 if ignored
+    log_p_y = _pick(log_softmax(x, dim=dim), y, kept, dim)
+    w_y = _target_weights(w, y, kept)  # 0 if ignored
     modulator = (-np.expm1(log_p_y)) ** float(gamma)  # (1 - p_y)^gamma
     losses = -w_y * modulator * log_p_y
-    if reduction == "none":
-        return losses
-    if reduction == "sum":
-        return float(losses.sum())
-    total = float(w_y.sum())  # nan if every target is ignored, as torch
-    return float(losses.sum()) / total if total else float("nan")
+    return _reduce(losses, reduction, np.sum(w_y))

@@ -29,6 +29,7 @@ import urllib.parse
 import zipfile
 from pathlib import Path
 
+import css_purge
 from docutils import nodes
 from sphinx.util import logging
 
@@ -296,13 +297,56 @@ DESIGN = re.compile(
 )
 
 
-def _slim_theme_css(outdir: Path):
-    """The theme's style sheet carries a rule for each of Font Awesome's 1,900 icons (86 kB):
-    keep only the icons' own rules written to ce-icons.css."""
-    css = outdir / "_static" / "styles" / "pydata-sphinx-theme.css"
-    if css.exists():
-        text = css.read_text(encoding="utf-8")
-        css.write_text(FA_RULES.sub("", text), encoding="utf-8")
+PURGED_CSS = [
+    "styles/pydata-sphinx-theme.css",
+    "basic.css",
+    "sphinx-design.min.css",
+    "mystnb.*.css",
+]
+
+
+def _slim_theme_css(outdir: Path, pages: list):
+    """The style sheets carry a rule for each of Font Awesome's 1,900 icons (86 kB; the used
+    ones are in ce-icons.css) and Bootstrap's every utility class: drop the rules no page
+    can use (css_purge.py says how that is decided)."""
+    static = outdir / "_static"
+    scripts = [
+        p.read_text(encoding="utf-8", errors="ignore")
+        for p in static.rglob("*.js")
+    ]
+    used = css_purge.used_names(pages, scripts)
+    for pattern in PURGED_CSS:
+        for css in static.glob(pattern):
+            text = FA_RULES.sub("", css.read_text(encoding="utf-8"))
+            css.write_text(css_purge.purge(text, used), encoding="utf-8")
+
+
+SEARCH_SCRIPTS = re.compile(
+    r'\s*<script[^>]*src="[^"]*(?:searchtools|language_data|searchindex)\.js[^"]*"[^>]*></script>'
+)
+HEAD_SCRIPT = re.compile(
+    r'<script (?![^>]*\b(?:defer|async)\b)([^>]*\bsrc="([^"]*)"[^>]*)>'
+)
+
+
+def _unblock_scripts(page: Path, text: str) -> str:
+    """Scripts no longer hold up the first paint: every script in the head is deferred (they
+    still run in order, before DOMContentLoaded) except documentation_options.js, which the
+    head's inline scripts use at once; only the search page loads the search index."""
+    if page.name != "search.html":
+        text = SEARCH_SCRIPTS.sub("", text)
+    head_end = text.find("</head>")
+    if head_end < 0:
+        return text
+    head = HEAD_SCRIPT.sub(
+        lambda m: (
+            m.group(0)
+            if "documentation_options" in m.group(2)
+            else f"<script defer {m.group(1)}>"
+        ),
+        text[:head_end],
+    )
+    return head + text[head_end:]
 
 
 def polish_site(app, exception):
@@ -310,6 +354,7 @@ def polish_site(app, exception):
         return
     outdir = Path(app.outdir)
     icons: set = set()
+    pages = []
     for page in outdir.rglob("*.html"):
         if "_static" in page.parts:
             continue
@@ -320,7 +365,16 @@ def polish_site(app, exception):
         ):  # no sphinx-design on this page
             new = DESIGN.sub("", new)
         new = _polish_images(page, new)
+        new = _unblock_scripts(page, new)
+        # The search field reads "Search Ctrl+K": a name of "Search" alone hides what a
+        # voice-control user sees (axe: label-content-name-mismatch).
+        new = re.sub(
+            r'(<button class="btn search-button-field[^"]*"[^>]*?) aria-label="Search"',
+            r"\1",
+            new,
+        )
         icons |= set(re.findall(r"\bfa-[a-z0-9-]+", new))
+        pages.append(new)
         if new != text:
             page.write_text(new, encoding="utf-8")
     if not (FONTAWESOME / "svgs").exists():
@@ -331,7 +385,7 @@ def polish_site(app, exception):
         (outdir / "_static" / "ce-icons.css").write_text(
             _icon_css(icons), encoding="utf-8"
         )
-    _slim_theme_css(outdir)
+    _slim_theme_css(outdir, pages)
     _write_archive(outdir)
 
 

@@ -31,7 +31,8 @@ document.addEventListener("click", (event) => {
 
 /* 3. Search snippets: Sphinx takes the text of [role=main], which starts with the page's header
    buttons and its printed "Contents"; drop those (and the MathML copy of each formula) first. */
-if (window.Search && Search.htmlToText) {
+const betterSnippets = () => {
+  if (!(window.Search && Search.htmlToText) || Search.ceSnippets) return;
   const pageText = Search.htmlToText;
   Search.htmlToText = (htmlString, anchor) => {
     const doc = new DOMParser().parseFromString(htmlString, "text/html");
@@ -41,4 +42,25 @@ if (window.Search && Search.htmlToText) {
     ).forEach((element) => element.remove());
     return pageText(doc.documentElement.outerHTML, anchor);
   };
+  Search.ceSnippets = true;
+};
+betterSnippets(); // searchtools.js may load before or after this (deferred) script
+document.addEventListener("DOMContentLoaded", betterSnippets);
+
+/* 4. A box that scrolls sideways (a wide formula, output or table) can be scrolled from the
+   keyboard: it takes the focus (axe: scrollable-region-focusable). */
+const focusScrollBoxes = () => {
+  document.querySelectorAll(
+    "article .katex-display, article div.math, article .cell_output .output, article table"
+  ).forEach((box) => {
+    if (box.scrollWidth > box.clientWidth + 1 && !box.hasAttribute("tabindex")) {
+      box.setAttribute("tabindex", "0");
+    }
+  });
+};
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", focusScrollBoxes);
+} else {
+  focusScrollBoxes();
 }
+window.addEventListener("resize", focusScrollBoxes);

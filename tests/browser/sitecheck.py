@@ -8,9 +8,12 @@ it (math engine removed, figure deleted) does.
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
+import json
 import os
 import shutil
+import subprocess
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,8 +48,34 @@ def serve(folder: Path):
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """A static host as readers meet one: text files (HTML, CSS, JavaScript, SVG) are sent
+    gzip-compressed to a browser that accepts it, as GitHub Pages, Netlify or nginx do."""
+
+    COMPRESSED = {".html", ".css", ".js", ".svg", ".json", ".txt", ".ipynb"}
+    _cache: dict = {}
+
     def log_message(self, *args):  # no request log on the test output
         pass
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path))
+        if (
+            path.is_file()
+            and path.suffix in self.COMPRESSED
+            and "gzip" in self.headers.get("Accept-Encoding", "")
+        ):
+            key = (path, path.stat().st_mtime_ns)
+            if key not in self._cache:
+                self._cache[key] = gzip.compress(path.read_bytes(), 6)
+            body = self._cache[key]
+            self.send_response(200)
+            self.send_header("Content-Type", self.guess_type(str(path)))
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
 
 
 class Visit:
@@ -82,6 +111,13 @@ class Visit:
             ),
         )
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on(
+            "console",
+            lambda m: (
+                m.type == "error"
+                and self.errors.append(f"console: {m.text}")
+            ),
+        )
         # offline: anything not served by the local server is refused, and noted
         self.page.route(
             "**/*",
@@ -121,7 +157,9 @@ def math_problems(visit: Visit) -> list:
                     styled: styled.length,
                     fonts: document.fonts.check('1em KaTeX_Main'),
                     errors: document.querySelectorAll('article .math-error').length,
-                    text: document.querySelector('article').innerText};
+                    text: (() => { const a = document.querySelector('article').cloneNode(true);
+                        a.querySelectorAll('pre, code, .highlight').forEach(e => e.remove());
+                        return a.textContent; })()};  // prose only: code may hold \\( in a regex
         }"""
     )
     problems = []
@@ -264,8 +302,25 @@ def nav_problems(visit: Visit) -> list:
         if modal.count():
             if how == "keyboard":
                 page.keyboard.press("Escape")
-            else:  # a tap on the backdrop, outside the sidebar
-                page.mouse.click(visit.width - 5, 400)
+            else:  # a tap or click on the backdrop, beside the sidebar
+                box = modal.first.bounding_box()
+                url = page.url
+                right = (
+                    box["x"] + box["width"]
+                )  # the middle of the backdrop's strip
+                x = (
+                    (right + visit.width) / 2
+                    if right < visit.width
+                    else box["x"] / 2
+                )
+                if visit.width < 600:
+                    page.touchscreen.tap(x, 400)
+                else:
+                    page.mouse.click(x, 400)
+                if page.url != url:
+                    problems.append(
+                        f"tapping beside the sidebar followed a link: {page.url}"
+                    )
             page.wait_for_timeout(400)
             return
         press(primary, how)
@@ -416,3 +471,50 @@ def search_snippets(visit: Visit) -> list:
         "items => items.map(li => [li.querySelector('a').textContent,"
         " (li.querySelector('p.context') || {}).textContent || ''])",
     )
+
+
+LIGHTHOUSE = (
+    Path(__file__).with_name("node_modules") / ".bin" / "lighthouse"
+)
+
+
+def lighthouse(url: str, out: Path) -> dict:
+    """Lighthouse's mobile preset (simulated slow 4G, 4x slower CPU) on one page, driving
+    Debian's chromium; returns the four category scores (0-100) and the key metrics."""
+    env = dict(os.environ, CHROME_PATH=CHROMIUM)
+    subprocess.run(
+        [
+            str(LIGHTHOUSE),
+            url,
+            "--quiet",
+            "--output=json",
+            f"--output-path={out}",
+            "--only-categories=performance,accessibility,best-practices,seo",
+            "--chrome-flags=--headless --no-sandbox --disable-gpu",
+        ],
+        env=env,
+        check=True,
+        timeout=240,
+    )
+    report = json.loads(out.read_text())
+    audits = report["audits"]
+    failed = [
+        f"{category['id']}: {ref['id']}"
+        for category in report["categories"].values()
+        if category["id"] != "performance"
+        for ref in category["auditRefs"]
+        if ref["weight"] > 0
+        and audits[ref["id"]]["score"] is not None
+        and audits[ref["id"]]["score"] < 1
+    ]
+    return {
+        **{
+            key: round(100 * category["score"])
+            for key, category in report["categories"].items()
+        },
+        "cls": audits["cumulative-layout-shift"]["numericValue"],
+        "fcp_ms": audits["first-contentful-paint"]["numericValue"],
+        "lcp_ms": audits["largest-contentful-paint"]["numericValue"],
+        "tbt_ms": audits["total-blocking-time"]["numericValue"],
+        "failed": failed,
+    }

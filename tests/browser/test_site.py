@@ -1,23 +1,37 @@
-"""The website as a reader meets it: every page, offline, in Chromium.
+"""The website as a reader meets it: every page, offline, in Chromium, on every screen.
 
 Run by CI after the book is built (`pytest -m browser tests/browser`); needs Debian's `chromium`
-(`.ci/run` installs it). Screenshots of every page land in `_build/screenshots/`.
+and, for axe-core and Lighthouse, `npm ci --prefix tests/browser`. The site is `_build/html`, or
+the folder named by the environment variable CE_SITE. Every page is checked at 390 px (a phone,
+by tap), 900 px (a tablet) and 1280 px (a desktop), in light and dark mode; screenshots of each
+land in `screenshots/` next to the site folder (`_build/screenshots/`).
 """
 
+import concurrent.futures
+import os
 import re
 import shutil
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.browser.sitecheck import (
+    AXE,
     CHROMIUM,
     CHROMIUM_ARGS,
+    LIGHTHOUSE,
     Visit,
+    axe_violations,
     figure_problems,
+    lighthouse,
     load_problems,
     math_problems,
+    nav_problems,
+    overflow_problems,
+    page_weight,
+    search_snippets,
     serve,
     solution_problems,
 )
@@ -25,7 +39,8 @@ from tests.browser.sitecheck import (
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-HTML = ROOT / "_build" / "html"
+HTML = Path(os.environ.get("CE_SITE", ROOT / "_build" / "html"))
+SHOTS = HTML.parent / "screenshots"
 PAGES = [
     entry + ".html"
     for entry in re.findall(
@@ -33,6 +48,15 @@ PAGES = [
     )
 ]
 CHAPTERS = [p for p in PAGES if Path(p).stem.startswith("ch")]
+NOTEBOOK_PAGES = [
+    p for p in PAGES if (ROOT / p).with_suffix(".ipynb").exists()
+]
+VIEWS = [(w, s) for w in (390, 900, 1280) for s in ("light", "dark")]
+MAX_PAGE_BYTES = 1_000_000  # a chapter, uncompressed, everything loaded
+
+
+def stem(page):
+    return Path(page).stem
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +66,9 @@ def browser():
             f"Chromium not found at {CHROMIUM}: apt-get install chromium (or set CE_CHROMIUM)"
         )
     if not (HTML / "index.html").exists():
-        pytest.fail("no built site: run `jupyter-book build .` first")
+        pytest.fail(
+            f"no built site in {HTML}: run `jupyter-book build .` first"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -59,39 +85,102 @@ def site():
         yield url
 
 
-@pytest.fixture(scope="session", params=PAGES, ids=lambda p: Path(p).stem)
+@pytest.fixture(
+    scope="session",
+    params=[(p, w, s) for p in PAGES for (w, s) in VIEWS],
+    ids=lambda v: f"{stem(v[0])}-{v[1]}px-{v[2]}",
+)
 def visit(request, browser, site):
-    page = Visit(browser, f"{site}/{request.param}")
-    shots = ROOT / "_build" / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    page.page.screenshot(
-        path=str(shots / f"{Path(request.param).stem}.png"), full_page=True
+    """One page at one width and colour scheme, with a screenshot saved."""
+    page, width, scheme = request.param
+    seen = Visit(browser, f"{site}/{page}", width=width, scheme=scheme)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    seen.page.screenshot(
+        path=str(SHOTS / f"{stem(page)}-{width}-{scheme}.png"),
+        full_page=width == 390 or scheme == "light",
     )
-    yield page
-    page.close()
+    yield seen
+    seen.close()
+
+
+# --- every page, every width, light and dark ---------------------------------------------------
 
 
 def test_every_page_loads_offline_without_errors(visit):
     assert load_problems(visit) == []
 
 
+def test_the_colour_scheme_follows_the_reader(visit):
+    theme = visit.page.evaluate(
+        "() => document.documentElement.dataset.theme"
+    )
+    assert theme == visit.scheme
+
+
 def test_every_formula_is_typeset(visit):
     assert math_problems(visit) == []
 
 
-def test_every_figure_loads_and_has_alt_text(visit):
-    assert figure_problems(visit) == []
+def test_nothing_is_cut_off_and_the_page_never_scrolls_sideways(visit):
+    assert overflow_problems(visit) == []
 
 
-def test_solutions_are_hidden_until_opened(visit):
-    assert solution_problems(visit) == []
+def test_axe_finds_no_critical_or_serious_violation(visit):
+    assert axe_violations(visit) == []
+
+
+@pytest.mark.parametrize("page", [PAGES[0], CHAPTERS[0]], ids=stem)
+@pytest.mark.parametrize(
+    "width,scheme", VIEWS, ids=[f"{w}px-{s}" for w, s in VIEWS]
+)
+def test_navigation_and_contents_open_and_close(
+    browser, site, page, width, scheme
+):
+    """☰ and "Contents" by tap (phone) or click, and by keyboard (Enter, Escape)."""
+    seen = Visit(browser, f"{site}/{page}", width=width, scheme=scheme)
+    problems = nav_problems(seen)
+    seen.close()
+    assert problems == []
+
+
+# --- per page ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("page", PAGES, ids=stem)
+def test_every_figure_loads_is_described_sized_and_enlargeable(
+    browser, site, page, width
+):
+    seen = Visit(browser, f"{site}/{page}", width=width)
+    problems = figure_problems(seen)
+    seen.close()
+    assert problems == []
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("page", CHAPTERS, ids=stem)
+def test_solutions_open_from_their_bar_with_their_self_check_inside(
+    browser, site, page, width
+):
+    seen = Visit(browser, f"{site}/{page}", width=width)
+    problems = solution_problems(seen)
+    seen.close()
+    assert problems == []
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=stem)
+def test_a_chapter_weighs_at_most_1_mb(browser, site, page):
+    seen = Visit(browser, f"{site}/{page}", width=390)
+    weight = page_weight(seen)
+    seen.close()
+    assert sum(weight.values()) <= MAX_PAGE_BYTES, weight
 
 
 def test_chapters_have_math_figures_and_exercises(browser, site):
     for chapter in CHAPTERS:
         page = Visit(browser, f"{site}/{chapter}")
         counts = page.page.evaluate(
-            "() => [document.querySelectorAll('article mjx-container').length,"
+            "() => [document.querySelectorAll('article .katex').length,"
             " document.querySelectorAll('article div.solution').length]"
         )
         page.close()
@@ -101,6 +190,19 @@ def test_chapters_have_math_figures_and_exercises(browser, site):
         )
 
 
+def test_every_page_describes_itself_and_has_an_icon(browser, site):
+    for page_path in PAGES:
+        page = Visit(browser, f"{site}/{page_path}")
+        description, icon = page.page.evaluate(
+            "() => [document.querySelector('meta[name=description]')?.content || '',"
+            " document.querySelector('link[rel=icon]')?.href || '']"
+        )
+        page.close()
+        assert len(description) > 40, page_path
+        with urllib.request.urlopen(icon) as response:
+            assert response.status == 200
+
+
 def test_every_page_offers_its_notebook_for_download(browser, site):
     for page_path in PAGES:
         page = Visit(browser, f"{site}/{page_path}")
@@ -108,11 +210,52 @@ def test_every_page_offers_its_notebook_for_download(browser, site):
             "a[href$='.ipynb']", "links => links.map(a => a.href)"
         )
         page.close()
-        if page_path.endswith("intro.html"):
-            continue  # the landing page is markdown, not a notebook
+        if page_path not in NOTEBOOK_PAGES:
+            continue  # markdown pages (the landing page, notation, …)
         assert links, f"{page_path}: no .ipynb download link"
         with urllib.request.urlopen(links[0]) as response:
             assert response.status == 200 and b'"cells"' in response.read()
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES, ids=stem)
+def test_run_it_yourself_box_gives_the_notebook_the_package_and_the_command(
+    browser, site, page, tmp_path
+):
+    seen = Visit(browser, f"{site}/{page}", width=390)
+    box = seen.page.locator("aside.ce-run-box")
+    assert box.count() == 1 and box.is_visible()
+    text = box.inner_text()
+    links = box.locator("a").evaluate_all("links => links.map(a => a.href)")
+    seen.close()
+    assert "pip install -r requirements.txt" in text
+    notebook = next(u for u in links if u.endswith(".ipynb"))
+    with urllib.request.urlopen(notebook) as response:
+        assert b'"cells"' in response.read()
+    archive = next(u for u in links if u.endswith(".zip"))
+    target = tmp_path / "course.zip"
+    with urllib.request.urlopen(archive) as response:
+        target.write_bytes(response.read())
+    names = zipfile.ZipFile(target).namelist()
+    for needed in (
+        "cross-entropy-course/requirements.txt",
+        "cross-entropy-course/pyproject.toml",
+        "cross-entropy-course/ce_lessons/__init__.py",
+        f"cross-entropy-course/{Path(page).with_suffix('.ipynb')}",
+    ):
+        assert needed in names
+
+
+# --- the reader's reference apparatus -----------------------------------------------------------
+
+
+def test_search_snippets_show_the_matching_sentence(browser, site):
+    page = Visit(browser, f"{site}/search.html?q=smoothing")
+    results = search_snippets(page)
+    page.close()
+    assert results
+    for title, snippet in results:
+        assert "smoothing" in snippet.lower(), (title, snippet)
+        assert not snippet.strip().startswith("Contents"), (title, snippet)
 
 
 def test_the_search_finds_logits(browser, site):
@@ -123,6 +266,52 @@ def test_the_search_finds_logits(browser, site):
     )
     page.close()
     assert any("logits" in title.lower() for title in found), found
+
+
+@pytest.mark.parametrize(
+    "term", ["logit", "ignore_index", "label smoothing"]
+)
+def test_the_index_has_the_terms_readers_look_up(browser, site, term):
+    page = Visit(browser, f"{site}/genindex.html")
+    page.page.get_by_role("link", name=term, exact=True).first.click()
+    page.page.wait_for_load_state("networkidle")
+    target = page.page.evaluate(
+        "() => document.getElementById(decodeURIComponent(location.hash.slice(1)))?.innerText"
+    )
+    page.close()
+    assert target and term in target.lower()
+
+
+def test_the_notation_page_gives_each_symbol_a_chapter(browser, site):
+    page = Visit(browser, f"{site}/book/notation.html")
+    rows = page.page.evaluate(
+        "() => [...document.querySelectorAll('article table tbody tr')].map(r =>"
+        " [r.cells[0].querySelectorAll('.katex').length, r.cells[3].innerText.trim()])"
+    )
+    page.close()
+    assert len(rows) >= 30
+    assert all(symbols >= 1 and chapter for symbols, chapter in rows), rows
+
+
+def test_the_references_list_the_sources(browser, site):
+    page = Visit(browser, f"{site}/book/references.html")
+    text = page.page.locator("article").inner_text()
+    links = page.page.eval_on_selector_all(
+        "article a", "links => links.map(a => a.href)"
+    )
+    page.close()
+    for author in (
+        "Hinton",
+        "Guo",
+        "Lin",
+        "Cui",
+        "Szegedy",
+        "Wijmans",
+        "Shoeybi",
+    ):
+        assert author in text
+    assert any("discuss.pytorch.org" in u for u in links)
+    assert any("CrossEntropyLoss.html" in u for u in links)
 
 
 def test_next_links_walk_the_chapters_in_order(browser, site):
@@ -136,6 +325,52 @@ def test_next_links_walk_the_chapters_in_order(browser, site):
     assert [Path(u).stem for u in seen] == [Path(p).stem for p in PAGES]
 
 
+# --- Lighthouse, every page, two at a time -------------------------------------------------------
+
+# Goals of issue 17; a page that misses one is a strict xfail with the measured number (below).
+LIGHTHOUSE_GOALS = {
+    "performance": 90,
+    "accessibility": 100,
+    "best-practices": 100,
+    "seo": 100,
+}
+# Measured misses: {(page stem, category): "measured score"}; a page that reaches the goal
+# turns its strict xfail into a failure, so this table must shrink as the site improves.
+LIGHTHOUSE_KNOWN = {}
+
+
+@pytest.fixture(scope="session")
+def lighthouse_reports(site, tmp_path_factory):
+    if not LIGHTHOUSE.exists():
+        pytest.fail(
+            "Lighthouse not installed: npm ci --prefix tests/browser"
+        )
+    out = tmp_path_factory.mktemp("lighthouse")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {
+            page: pool.submit(
+                lighthouse, f"{site}/{page}", out / f"{stem(page)}.json"
+            )
+            for page in PAGES
+        }
+        return {page: future.result() for page, future in futures.items()}
+
+
+@pytest.mark.parametrize("category", list(LIGHTHOUSE_GOALS))
+@pytest.mark.parametrize("page", PAGES, ids=stem)
+def test_lighthouse_scores(lighthouse_reports, page, category, request):
+    report = lighthouse_reports[page]
+    known = LIGHTHOUSE_KNOWN.get((stem(page), category))
+    if known:
+        request.applymarker(pytest.mark.xfail(reason=known, strict=True))
+    assert report[category] >= LIGHTHOUSE_GOALS[category], report
+
+
+@pytest.mark.parametrize("page", PAGES, ids=stem)
+def test_lighthouse_layout_does_not_jump(lighthouse_reports, page):
+    assert lighthouse_reports[page]["cls"] < 0.1, lighthouse_reports[page]
+
+
 # --- the checks can fail: a broken copy of the site must be caught ---------------------------
 
 
@@ -146,14 +381,14 @@ def broken_site(tmp_path):
     return copy
 
 
-def test_removing_the_local_math_engine_is_caught(browser, broken_site):
-    shutil.rmtree(broken_site / "_static" / "mathjax")
+def test_removing_the_math_style_sheet_is_caught(browser, broken_site):
+    shutil.rmtree(broken_site / "_static" / "katex")
     with serve(broken_site) as url:
         page = Visit(browser, f"{url}/{CHAPTERS[0]}")
         problems = load_problems(page) + math_problems(page)
         page.close()
-    assert any("not typeset" in p for p in problems) and any(
-        "mathjax" in p for p in problems
+    assert any("not styled" in p for p in problems) and any(
+        "katex" in p for p in problems
     )
 
 
@@ -165,3 +400,42 @@ def test_a_missing_figure_is_caught(browser, broken_site):
         problems = figure_problems(page)
         page.close()
     assert any("image not loaded" in p for p in problems)
+
+
+def test_the_theme_bug_is_caught_without_the_site_script(
+    browser, broken_site
+):
+    (broken_site / "_static" / "ce-site.js").write_text("")
+    with serve(broken_site) as url:
+        page = Visit(browser, f"{url}/{CHAPTERS[0]}", width=390)
+        problems = nav_problems(page)
+        page.close()
+    assert any("does not open" in p for p in problems)
+
+
+def test_clipped_content_is_caught(browser, broken_site):
+    (broken_site / "_static" / "ce-site.css").write_text("")
+    with serve(broken_site) as url:
+        page = Visit(
+            browser, f"{url}/book/ch4_sigmoid_vs_softmax.html", width=390
+        )
+        problems = overflow_problems(page)
+        page.close()
+    assert problems
+
+
+def test_axe_is_really_run(browser, broken_site):
+    assert AXE.exists(), (
+        "axe-core not installed: npm ci --prefix tests/browser"
+    )
+    chapter = broken_site / CHAPTERS[0]
+    chapter.write_text(
+        chapter.read_text()
+        .replace(' lang="en"', "", 1)
+        .replace("<title>", "<title hidden>", 1)
+    )
+    with serve(broken_site) as url:
+        page = Visit(browser, f"{url}/{CHAPTERS[0]}")
+        problems = axe_violations(page)
+        page.close()
+    assert any("html-has-lang" in p for p in problems)

@@ -20,7 +20,8 @@ tensors (read by duck typing; torch is never imported). The codes:
   ``logits-as-probabilities``, ``single-output-unit``;
 - the target of a classification loss: ``one-hot-target``,
   ``one-hot-weighted-mean``, ``probability-target-not-normalized``,
-  ``target-extra-dim``, ``float-class-indices``, ``target-not-int64``,
+  ``target-extra-dim``, ``target-shape``, ``float-class-indices``,
+  ``target-not-int64``,
   ``uint8-target``, ``class-dim-last``, ``class-dim-ambiguous``,
   ``weight-length``, ``dtype-mismatch``, ``labels-one-based``,
   ``void-label``, ``label-out-of-range``, ``all-targets-ignored``;
@@ -478,7 +479,9 @@ def _check_probability_target_not_normalized(call):
         f"not distributions (sums from {float(sums.min()):.3g} to "
         f"{float(sums.max()):.3g}); torch does not check and computes "
         "-sum(q log p) anyway.",
-        "pass class indices (N,), or rows that sum to 1 over the classes.",
+        "pass class indices (N,), or rows that sum to 1 over the classes; "
+        "for multi-hot rows (several classes on) use "
+        "binary_cross_entropy_with_logits.",
     )
 
 
@@ -496,6 +499,47 @@ def _check_target_extra_dim(call):
         "1D target tensor expected, multi-target not supported' (or "
         "'only batches of spatial targets supported').",
         "squeeze the size-1 dimension: target.squeeze(1).",
+    )
+
+
+def _check_target_shape(call):
+    """A class-index target whose shape fits neither reading."""
+    x, t = call.x.shape, call.t.shape
+    if not _classification(call) or t in (x, call.index_shape):
+        return None
+    if call.labels is not None or (len(x) >= 3 and t == x[:-1]):
+        return None  # target-extra-dim, class-dim-last
+    want = _shape(call.index_shape)
+    if len(x) >= 2 and len(t) >= 1 and t[0] != x[0]:
+        said = (
+            f"Expected input batch_size ({x[0]}) to match target "
+            f"batch_size ({t[0]})."
+        )
+    elif len(x) == 2:
+        said = "0D or 1D target tensor expected, multi-target not supported"
+    elif len(x) == 3 and len(t) == 2:
+        said = (
+            f"Expected target size {list(call.index_shape)}, got {list(t)}"
+        )
+    elif len(x) >= 4 and len(t) == len(x) - 1:
+        said = f"size mismatch (got input: {list(x)} , target: {list(t)}"
+    else:
+        said = "..."
+    return Finding(
+        "target-shape",
+        "error",
+        f"target has shape {_shape(t)}, but input {_shape(x)} needs class "
+        f"indices of shape {want}"
+        + (
+            " (or probabilities of its own shape)"
+            if call.loss == "cross_entropy"
+            else ""
+        )
+        + ". "
+        f"torch: '{said}'",
+        f"one class index per row of input, shape {want}; for shifted "
+        "language-model labels, cut logits[:, :-1] and labels[:, 1:] "
+        "before flattening both.",
     )
 
 
@@ -863,6 +907,11 @@ def _check_binary_target_integer(call):
         if call.loss.endswith("logits")
         else f"'Found dtype {t} but expected {x}'"
     )
+    if call.t_dtype == "bool" and call.loss.endswith("logits"):
+        said = (
+            "'Subtraction, the `-` operator, with two bool tensors is not "
+            "supported'"
+        )
     return Finding(
         "binary-target-integer",
         "error",
@@ -1003,6 +1052,7 @@ _CHECKS = (
     _check_one_hot_weighted_mean,
     _check_probability_target_not_normalized,
     _check_target_extra_dim,
+    _check_target_shape,
     _check_float_class_indices,
     _check_target_not_int64,
     _check_uint8_target,

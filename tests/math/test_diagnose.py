@@ -316,6 +316,15 @@ TRIGGERS = [
         True,
     ),
     (
+        "target-shape",
+        "error",
+        "cross_entropy",
+        LOGITS,
+        Y[:3],  # one label short, as with unshifted LM labels
+        {},
+        True,
+    ),
+    (
         "float-class-indices",
         "error",
         "cross_entropy",
@@ -562,6 +571,8 @@ TORCH_MESSAGES = {
     "supported",
     "float-class-indices": "expected target dtype to be Long or Byte, but "
     "got Float",
+    "target-shape": "Expected input batch_size (4) to match target "
+    "batch_size (3).",
     "target-not-int64": "expected target dtype to be Long or Byte, but got "
     "Int",
     "uint8-target": "expected scalar type Long but found Byte",
@@ -586,6 +597,35 @@ def test_error_findings_quote_torchs_own_message(code):
     assert (
         TORCH_MESSAGES[code] in diagnose(x, y, loss, **options)[0].message
     )
+
+
+@pytest.mark.parametrize(
+    "x_shape, y_shape",
+    [((2, 3, 5), (2, 4)), ((2, 3, 4, 4), (2, 4, 5)), ((4, 3), (4, 2, 2))],
+)
+def test_a_target_shape_that_fits_nothing_quotes_torch(x_shape, y_shape):
+    x = rng.normal(size=x_shape)
+    y = rng.integers(0, 3, size=y_shape)
+    with pytest.raises((RuntimeError, ValueError)) as raised:
+        F.cross_entropy(torch.from_numpy(x), torch.from_numpy(y))
+    report = diagnose(x, y)
+    assert report.codes == ["target-shape"], str(report)
+    assert f"torch: '{raised.value}'" in report[0].message
+
+
+@pytest.mark.parametrize(
+    "loss", ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
+)
+def test_a_bool_binary_target_quotes_torchs_own_message(loss):
+    x = ce.sigmoid(BIN) if loss == "binary_cross_entropy" else BIN
+    x = torch.tensor(x, dtype=torch.float32)
+    y = torch.from_numpy(BIN_Y > 0.5)
+    with pytest.raises(RuntimeError) as raised:
+        torch_call(loss, x, y)
+    report = diagnose(x, y, loss)
+    assert report.codes == ["binary-target-integer"]
+    said = str(raised.value).split(". ")[0]
+    assert said in report[0].message
 
 
 def test_the_initial_loss_far_from_log_c():

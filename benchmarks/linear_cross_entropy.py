@@ -7,11 +7,12 @@ states h (N, D) and an output weight W (V, D), in float32 on the CPU:
   logits, their log-softmax and their gradient);
 * ``torch_chunked``: torch's ``F.linear_cross_entropy(h, W, y,
   options=torch.nn.LinearCrossEntropyOptions())``;
-* ``ours``: ``ce_lessons.scale.chunked_linear_cross_entropy(h, W, y)``.
+* ``ours``: ``ce_lessons.scale.chunked_linear_cross_entropy(h, W, y)``
+  with the default chunk size of the full problem.
 
 Each run of each method is a fresh Python process that makes the inputs,
-makes one warm-up pass, then computes the loss and its gradients once
-more, measured (``--runs`` of them): the peak resident memory above the
+makes a warm-up pass on 512 tokens, then computes the loss and its
+gradients once, measured (``--runs`` of them): the peak resident memory above the
 inputs (Linux's VmHWM, reset through /proc/self/clear_refs, minus VmRSS
 just before the call; the gradients of h and W count, since they are the
 floor no method can go below) and the wall time of the forward and
@@ -84,7 +85,7 @@ def _reset_peak():
         clear_refs.write("5")  # resets VmHWM to the current VmRSS
 
 
-def _loss_function(method):
+def _loss_function(method, n, d, v):
     import torch
     import torch.nn.functional as F
 
@@ -98,24 +99,27 @@ def _loss_function(method):
     if method == "ours":
         from ce_lessons import scale
 
-        return lambda h, W, y: scale.chunked_linear_cross_entropy(h, W, y)
+        chunk = scale.default_chunk_size(n, d, v)  # the same in the warm-up
+        return lambda h, W, y: scale.chunked_linear_cross_entropy(
+            h, W, y, chunk_size=chunk
+        )
     raise ValueError(f"method must be one of {METHODS}; got {method!r}")
 
 
-def _warm_up(loss_fn, h, W, y):
-    """One whole pass first, so that what a process keeps after its first
-    call (the kernels' code pages, the thread pools, MKL's buffers, which
-    grow with the shapes: tens of MB) is not counted as the method's memory,
-    and the time is that of a training step, not of a first call."""
-    loss_fn(h, W, y).backward()
-    h.grad = W.grad = None
+def _warm_up(loss_fn, h, W, y, tokens=512):
+    """A pass on the first 512 tokens first, so that what a process keeps
+    after its first call (the kernels' code pages, the thread pools, MKL's
+    buffers, which grow with the shapes: tens of MB) is not counted as the
+    method's memory, and the time is that of a training step."""
+    loss_fn(h[:tokens].detach().requires_grad_(), W, y[:tokens]).backward()
+    W.grad = None
 
 
 def measure(method, n, d, v, seed=0):
     """Peak extra MB and seconds of one forward+backward pass."""
     import torch
 
-    loss_fn = _loss_function(method)
+    loss_fn = _loss_function(method, n, d, v)
     g = torch.Generator().manual_seed(seed)
     h = torch.randn(n, d, generator=g).requires_grad_()
     W = (torch.randn(v, d, generator=g) / d**0.5).requires_grad_()
@@ -226,6 +230,10 @@ def main(argv=None):
         print(json.dumps(measure(args.worker, args.n, args.d, args.v[0])))
         return
     machine = describe_machine()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".machine.txt").write_text(
+        machine + f"\ncommand: {' '.join(sys.argv)}\n"
+    )
     rows = []
     for v in args.v:
         for method in args.methods:
@@ -234,14 +242,14 @@ def main(argv=None):
             )
             print(", ".join(f"{k}={row[k]}" for k in COLUMNS), flush=True)
             rows.append(row)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as out:
+            _write_csv(args.out, rows)  # a stopped run keeps its rows
+
+
+def _write_csv(path, rows):
+    with open(path, "w", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    args.out.with_suffix(".machine.txt").write_text(
-        machine + f"\ncommand: {' '.join(sys.argv)}\n"
-    )
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def _check_float(value, name):
         )
 
 
-def _check_target(target, n):
+def _check_target(target, n, rows_of="h"):
     _check_tensor(target, "target", 1, f"({n},)")
     if target.is_floating_point() or target.dtype in (
         torch.bool,
@@ -102,7 +102,8 @@ def _check_target(target, n):
         )
     if target.shape[0] != n:
         raise ValueError(
-            f"target must have shape ({n},), one class per row of h; "
+            f"target must have shape ({n},), one class per row of "
+            f"{rows_of}; "
             f"got shape {tuple(target.shape)}"
         )
     return target.long()
@@ -422,7 +423,7 @@ def vocab_parallel_cross_entropy(
     """
     _check_tensor(logits, "logits", 2, "(N, V_r)")
     _check_float(logits, "logits")
-    target = _check_target(target, logits.shape[0])
+    target = _check_target(target, logits.shape[0], "logits")
     ignore_index = check_ignore_index(ignore_index)
     reduction = _check_reduction(reduction, "vocab_parallel_cross_entropy")
     if isinstance(vocab_start, bool) or not isinstance(vocab_start, int):

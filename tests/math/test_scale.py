@@ -370,3 +370,49 @@ def test_a_run_past_its_timeout_stops_and_leaves_no_process():
     with pytest.raises(TimeoutError, match="did not finish within"):
         scale.run_vocab_parallel(2, timeout=0.05)
     assert multiprocessing.active_children() == []
+
+
+VOCAB_PARALLEL_ERRORS = [
+    (
+        lambda: scale.vocab_parallel_cross_entropy(
+            torch.randn(2, 3, 4), torch.tensor([0, 1]), vocab_start=0
+        ),
+        ValueError,
+        "logits must have shape (N, V_r); got shape (2, 3, 4)",
+    ),
+    (
+        lambda: scale.vocab_parallel_cross_entropy(
+            torch.randn(2, 3), torch.tensor([0, 1]), vocab_start=1.0
+        ),
+        TypeError,
+        "vocab_start must be an int; got 1.0",
+    ),
+    (
+        lambda: scale.vocab_parallel_cross_entropy(
+            torch.randn(2, 3), torch.tensor([0, 1, 2]), vocab_start=0
+        ),
+        ValueError,
+        "target must have shape (2,), one class per row of logits",
+    ),
+    (
+        lambda: scale.vocab_parallel_linear_cross_entropy(
+            torch.randn(2, 3),
+            torch.randn(5, 4),
+            torch.tensor([0, 1]),
+            vocab_start=0,
+        ),
+        ValueError,
+        "W_shard must have shape (V_r, 3), matching h of shape (2, 3)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    VOCAB_PARALLEL_ERRORS,
+    ids=[e[2][:40] for e in VOCAB_PARALLEL_ERRORS],
+)
+def test_a_bad_vocab_parallel_argument_is_named(call, error, message):
+    with pytest.raises(error) as raised:
+        call()  # refused before any communication: no process group needed
+    assert message in str(raised.value)

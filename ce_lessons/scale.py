@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -532,6 +533,9 @@ class VocabParallelRun:
     loss_parallel_grad_logits: torch.Tensor
 
 
+_LOOPBACK = "lo0" if sys.platform == "darwin" else "lo"  # the interface
+
+
 def _free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -588,7 +592,7 @@ def run_vocab_parallel(
         env = {
             "MASTER_ADDR": "127.0.0.1",
             "MASTER_PORT": str(_free_port()),
-            "GLOO_SOCKET_IFNAME": "lo",
+            "GLOO_SOCKET_IFNAME": _LOOPBACK,
         }
         old = {key: os.environ.get(key) for key in env}
         os.environ.update(env)

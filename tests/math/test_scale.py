@@ -264,7 +264,7 @@ def one_rank():
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(scale._free_port()),
-        GLOO_SOCKET_IFNAME="lo",
+        GLOO_SOCKET_IFNAME=scale._LOOPBACK,
     )
     dist.init_process_group("gloo", rank=0, world_size=1)
     yield

@@ -162,9 +162,10 @@ def nats_to_bits(value):
 
     .. math:: \text{bits} = \frac{\text{nats}}{\ln 2}
 
-    A mean cross-entropy per token in bits is "bits per token"; divided
-    by the number of characters (or bytes) instead of tokens, it is bits
-    per character (byte), which compares models with different tokenizers.
+    A mean cross-entropy per token in bits is "bits per token"; the total
+    loss in bits divided by the number of characters (or bytes) instead of
+    tokens is bits per character (byte), which compares models with
+    different tokenizers.
 
     Shapes: any; a float for a number. Chapter 7 explains this.
 
@@ -231,9 +232,12 @@ def distillation_loss(
     with student logits s (``input``) and teacher logits t (``teacher``).
     Its gradient with respect to s is T (p_T − q_T) / N for 'batchmean'
     (p_T, q_T: student and teacher softmax at T). For large T,
-    p_T − q_T ≈ (s − t) / (C T), so without the T² the gradient would
-    shrink like 1/T²; with it, it stays on the scale of the hard-label loss
-    it is usually added to. Computed as ``temperature ** 2`` times
+    p_T − q_T ≈ (s̃ − t̃) / (C T), where s̃ and t̃ are the logits minus
+    their mean over the classes, so without the T² the gradient would
+    shrink like 1/T²; with it, it tends to (s̃ − t̃) / (C N) (Hinton et
+    al.'s "matching logits" limit) and stays on the scale of the
+    hard-label loss it is usually added to. Near T = 1 the 1/T² does not
+    hold yet. Computed as ``temperature ** 2`` times
     ``kl_div(log_softmax(s / T), softmax(t / T))``, with any of kl_div's
     reductions ('batchmean' by default).
 

@@ -198,12 +198,14 @@ def distillation_loss(fn):
 
     mistakes = [
         Mistake(
-            "the T² is missing: the KL of softened distributions has gradients about 1/T² as "
-            "large, so Hinton et al. multiply the loss by T² to keep it on the hard loss's scale.",
+            "the T² is missing: at a high temperature the gradient of the KL of softened "
+            "distributions shrinks like 1/T², so Hinton et al. multiply the loss by T² to keep "
+            "it on the hard loss's scale.",
             lambda s_, t_, T: kl_at(s_, t_, T, T),
         ),
         Mistake(
-            "you multiplied by T, not T²: the gradient shrinks like 1/T², so the factor is T².",
+            "you multiplied by T, not T²: at a high temperature the gradient shrinks like "
+            "1/T², so the factor is T².",
             lambda s_, t_, T: T * kl_at(s_, t_, T, T),
         ),
         Mistake(

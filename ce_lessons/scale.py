@@ -206,11 +206,16 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, W, target, options):
-        chunk, ignore_index, reduction, eps, grad = options
+        chunk, ignore_index, reduction, eps, want_h, want_W = options
         n, d = h.shape
         valid_all = target != ignore_index
-        grad_h = torch.empty((n, d), dtype=h.dtype, device=h.device)
-        grad_W = torch.zeros_like(W, memory_format=torch.contiguous_format)
+        grad = want_h or want_W
+        grad_h = h.new_empty((n, d)) if want_h else None
+        grad_W = (
+            torch.zeros_like(W, memory_format=torch.contiguous_format)
+            if want_W
+            else None
+        )
         total = torch.zeros((), dtype=torch.float64, device=h.device)
         buffer = h.new_empty((min(chunk, n), W.shape[0]))  # the only (c, V)
         for start in range(0, n, chunk):
@@ -221,26 +226,31 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
                 logits, target[rows], valid, eps, grad
             )
             total += loss.sum(dtype=torch.float64)
-            if grad:
+            if want_h:
                 torch.mm(logits, W, out=grad_h[rows])  # (p − q) W
+            if want_W:
                 grad_W.addmm_(logits.t(), h_c)  # (p − q)ᵀ h
         count = int(valid_all.sum())
         scale = 1.0
         if reduction == "mean":
             total = total / count if count else total * math.nan
             scale = 1.0 / count if count else 0.0  # as torch: 0, not nan
-        if grad and scale != 1.0:
-            grad_h.mul_(scale)
-            grad_W.mul_(scale)
+        for g in (grad_h, grad_W):
+            if g is not None and scale != 1.0:
+                g.mul_(scale)
         ctx.save_for_backward(grad_h, grad_W)
         return total.to(h.dtype)
 
     @staticmethod
     def backward(ctx, grad_output):
-        grad_h, grad_W = ctx.saved_tensors
+        grads = ctx.saved_tensors  # None for an input that needs none
         if bool(grad_output == 1):  # the usual loss.backward(): no copy
-            return grad_h, grad_W, None, None
-        return grad_h * grad_output, grad_W * grad_output, None, None
+            return *grads, None, None
+        return (
+            *(g if g is None else g * grad_output for g in grads),
+            None,
+            None,
+        )
 
 
 def chunked_linear_cross_entropy(
@@ -310,8 +320,9 @@ def chunked_linear_cross_entropy(
     if chunk_size is None:
         chunk_size = default_chunk_size(n, d, W.shape[0])
     chunk = _check_chunk_size(chunk_size)
-    grad = torch.is_grad_enabled() and (h.requires_grad or W.requires_grad)
-    options = (chunk, ignore_index, reduction, eps, grad)
+    grad = torch.is_grad_enabled()
+    want_h, want_W = grad and h.requires_grad, grad and W.requires_grad
+    options = (chunk, ignore_index, reduction, eps, want_h, want_W)
     return _ChunkedLinearCrossEntropy.apply(h, W, target, options)
 
 

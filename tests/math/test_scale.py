@@ -136,6 +136,21 @@ def test_without_autograd_only_the_loss_is_computed():
     torch.testing.assert_close(loss, F.cross_entropy(h @ W.T, target))
 
 
+def test_a_frozen_weight_gets_no_gradient_and_costs_none():
+    g = torch.Generator().manual_seed(4)
+    h = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    W = torch.randn(7, 3, generator=g, dtype=torch.float64)  # frozen
+    target = torch.tensor([0, 6, 2, -100, 1, 1])
+    h1 = h.clone().requires_grad_()
+    loss = scale.chunked_linear_cross_entropy(h1, W, target, chunk_size=2)
+    kept_h, kept_W = loss.grad_fn.saved_tensors
+    assert kept_W is None  # no (V, D) gradient was made
+    loss.backward()
+    _, grad_h, _ = reference(h, W, target)
+    np.testing.assert_allclose(h1.grad, grad_h, rtol=RTOL, atol=ATOL)
+    assert W.grad is None
+
+
 class LargestTensor(TorchDispatchMode):
     """The largest number of elements of any tensor an aten operation makes
     (backward operations of the autograd engine included)."""

@@ -266,6 +266,27 @@ def test_distillation_gradient_is_t_times_p_minus_q_over_n(temperature):
     ) == pytest.approx(loss.item(), rel=1e-12)
 
 
+def test_at_high_temperature_the_t2_gradient_tends_to_centred_gap_over_cn():
+    """Hinton et al.'s limit: T (p_T − q_T) / N → (s̃ − t̃) / (C N), with
+    s̃, t̃ the logits minus their row mean; the error shrinks like 1/T."""
+    rng = np.random.default_rng(2)
+    s, t = 2.0 * rng.normal(size=(2, 8, 5))
+    n, c = s.shape
+    centred = (s - s.mean(1, keepdims=True)) - (
+        t - t.mean(1, keepdims=True)
+    )
+    limit = centred / (c * n)
+    errors = []
+    for temperature in [10.0, 100.0, 1000.0]:
+        p = ce.softmax(s / temperature, 1)
+        q = ce.softmax(t / temperature, 1)
+        grad = temperature * (p - q) / n  # d(T² KL)/ds, tested above
+        errors.append(np.abs(grad - limit).max() / np.abs(limit).max())
+    assert errors[2] < 2e-3
+    assert errors[1] == pytest.approx(10 * errors[2], rel=0.05)
+    assert errors[0] == pytest.approx(10 * errors[1], rel=0.3)
+
+
 # ---------------------------------------------------------------------------------------------
 # temperature scaling
 # ---------------------------------------------------------------------------------------------

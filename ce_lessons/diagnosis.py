@@ -463,6 +463,8 @@ def _check_one_hot_weighted_mean(call):
 def _check_probability_target_not_normalized(call):
     if call.loss != "cross_entropy" or call.t.shape != call.x.shape:
         return None
+    if call.n_classes < 2:
+        return None  # single-output-unit says it
     if call.t.dtype.kind != "f" or not np.all(np.isfinite(call.t)):
         return None
     t = np.moveaxis(call.t, call.class_dim, -1).reshape(-1, call.n_classes)
@@ -822,8 +824,8 @@ def _check_row_without_finite_logit(call):
         else 0
     )
     also = (
-        f" ({ignored} of them ignored: the loss may be finite, but the "
-        "gradient is nan even there)"
+        f" {ignored} of them ignored: the loss may be finite, but the "
+        "gradient is still nan."
         if ignored
         else ""
     )
@@ -831,7 +833,7 @@ def _check_row_without_finite_logit(call):
         "row-without-finite-logit",
         "error",
         f"{int(dead.sum())} of {len(rows)} rows have no finite logit "
-        f"(fully masked with -inf){also}: their softmax is 0/0 = nan.",
+        f"(fully masked with -inf): their softmax is 0/0 = nan.{also}",
         "mask with a large finite negative number (e.g. -1e9, or "
         "torch.finfo(dtype).min) instead of -inf, or drop those rows "
         "before the loss.",

@@ -29,16 +29,21 @@ import io
 import json
 import os
 import queue
+import re
+import stat
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ce_lessons.checks._framework import reference_functions
+
 from . import sandbox
 from .assignments import exercises, tags
 from .exchange import hidden_key
 from .judge import judge_exercise
+from .runner import argument_names, checker_name
 
 MAX_NOTEBOOK_BYTES = 20 << 20  # a submission larger than this is not read
 MAX_RERUNS = 3  # cells that may be left out because they ended the process
@@ -242,12 +247,7 @@ def _job(cells, chapter, limits, seed) -> dict:
     return {
         "cells": cells,
         "exercises": [
-            {
-                "label": e.label,
-                "check": e.check,
-                "key": hidden_key(seed, e.label),
-            }
-            for e in chapter.exercises
+            {"label": e.label, "check": e.check} for e in chapter.exercises
         ],
         "timeout": limits.notebook,
         "cell_budget": max(1.0, limits.notebook - reserve),
@@ -264,11 +264,16 @@ def run_notebook(
     described = {c["i"]: _describe(c["i"], c["source"]) for c in cells}
     cells = list(cells)
     for attempt in range(MAX_RERUNS + 1):
+        mark = len(notes)  # this attempt's notes start here
         run = sandbox.run(
             _job(cells, chapter, limits, seed),
             isolation,
             limits.notebook + 15,
             slot,
+            keys={
+                e.label: hidden_key(seed, e.label)
+                for e in chapter.exercises
+            },
         )
         messages = run.messages
         if not any(m.get("m") == "ready" for m in messages):
@@ -296,10 +301,15 @@ def run_notebook(
                 notes.append(
                     f"the grader's runner failed: {str(m.get('text'))[:200]}"
                 )
-        found = {
-            m.get("label"): m for m in messages if m.get("m") == "exercise"
-        }
+        found = _merged(messages)
         done = any(m.get("m") == "done" for m in messages)
+        if run.out_of_turn:
+            notes.append(
+                f"{run.out_of_turn} message(s) reached the grader out of turn "
+                "(before the cells had run, or after the hidden cases were "
+                "asked for): the submission wrote to the grader's channel "
+                "itself; they were not read"
+            )
         if run.overflow:
             notes.append(
                 "the submission sent more than "
@@ -316,7 +326,9 @@ def run_notebook(
         )
         if run.timed_out:
             where = (
-                f" ({described[culprit]} was running)" if culprit else ""
+                f" ({described.get(culprit, culprit)} was running)"
+                if culprit
+                else ""
             )
             notes.append(
                 f"the submission was still running after --timeout "
@@ -338,14 +350,50 @@ def run_notebook(
             return found
         if attempt == MAX_RERUNS:
             break
+        del notes[mark:]  # the next run's notes replace this one's
         notes.append(
-            f"{described[culprit]} ended the Python process (os._exit, a "
+            f"{described.get(culprit, culprit)} ended the Python process (os._exit, a "
             "crash, or a resource limit); it was left out and the notebook "
             "run again"
         )
         cells = [c for c in cells if c["i"] != culprit]
     notes.append("not graded: too many cells ended the Python process")
     return {}
+
+
+def _listed(value) -> list:
+    return list(value) if isinstance(value, list) else []
+
+
+def _merged(messages) -> dict:
+    """label -> one exercise's results: the public cases' message (sent before the hidden
+    cases' keys) with the hidden cases' results (sent after them) merged in."""
+    found = {}
+    for m in messages:
+        if m.get("m") == "exercise" and isinstance(m.get("label"), str):
+            calls = (
+                m.get("calls") if isinstance(m.get("calls"), dict) else {}
+            )
+            found[m["label"]] = {
+                **m,
+                "calls": {
+                    k: v for k, v in calls.items() if "/p/" in str(k)
+                },
+            }
+    for m in messages:
+        entry = found.get(m.get("label"))
+        if entry is not None and m.get("m") == "used":
+            entry["used"] = _listed(entry.get("used")) + [m.get("name")]
+        if entry is None or m.get("m") != "secret":
+            continue
+        calls = m.get("calls") if isinstance(m.get("calls"), dict) else {}
+        entry["calls"].update(
+            {k: v for k, v in calls.items() if "/h/" in str(k)}
+        )
+        entry["used"] = _listed(entry.get("used")) + _listed(m.get("used"))
+        for flag in ("tampered", "spawned", "timeout"):
+            entry[flag] = entry.get(flag) is True or m.get(flag) is True
+    return found
 
 
 def _cell_note(m, described, limits, notes):
@@ -430,6 +478,11 @@ def _read_notebook(path: Path, grade: Grade):
             "not graded: a symbolic link, not a file (links are not followed)"
         )
         return None
+    if not stat.S_ISREG(path.lstat().st_mode):
+        grade.notes.append(
+            "not graded: not a regular file (a pipe, socket or device)"
+        )
+        return None
     if path.suffix.lower() != ".ipynb":
         grade.notes.append(
             "not graded: not a notebook (expected a .ipynb file)"
@@ -473,7 +526,8 @@ def _grade(path, chapter, limits, isolation, seed, reference, slot, grade):
         message = found.get(exercise.label)
         if not isinstance(message, dict):
             grade.notes.append(
-                f"{exercise.label}: not checked (the run stopped before it)"
+                f"{exercise.label}: not checked (no result of its checks reached "
+                "the grader)"
             )
             grade.reports[exercise.label] = "not checked"
             continue
@@ -492,18 +546,39 @@ def _score(exercise, message, reference, seed, limits, grade):
     label = exercise.label
     ref = (reference or {}).get(label)
     result = judge_exercise(exercise, hidden_key(seed, label), message, ref)
-    used = [str(u)[:80] for u in (message.get("used") or [])][:5]
+    forbidden = reference_functions(checker_name(exercise.check))
+    used = sorted(
+        {u for u in (message.get("used") or []) if u in forbidden}
+    )
+    voided = []
     if used:
         names = ", ".join(f"ce_lessons.{u}" for u in used)
         short = ", ".join(u.rpartition(".")[2] for u in used)
-        result.reference_used = (
+        voided.append(
             f"the answer used the course's own {short} ({names}) instead "
             "of computing it"
         )
-    elif message.get("tampered") is True:
-        result.reference_used = (
+    if message.get("tampered") is True:
+        voided.append(
             "the answer switched off the grader's record of calls "
             "(sys.setprofile)"
+        )
+    if message.get("spawned") is True:
+        voided.append(
+            "the answer started a process (subprocess, multiprocessing or "
+            "os.fork) while it was checked: what another process computes "
+            "is out of the grader's sight"
+        )
+    result.reference_used = "; ".join(voided)
+    threads = message.get("threads")
+    if (
+        isinstance(threads, int)
+        and not isinstance(threads, bool)
+        and threads > 0
+    ):
+        grade.notes.append(
+            f"{label}: {min(threads, 999)} thread(s) the notebook started were "
+            "still running while its answers were checked"
         )
     if message.get("timeout") is True:
         grade.notes.append(
@@ -511,7 +586,8 @@ def _score(exercise, message, reference, seed, limits, grade):
             "(--check-timeout) allowed for its cases; the cases not reached "
             "count as failed"
         )
-    missing = [str(n)[:40] for n in (message.get("missing") or [])][:5]
+    names = argument_names(exercise.check)
+    missing = [n for n in (message.get("missing") or []) if n in names]
     if missing:
         grade.notes.append(f"{label}: {', '.join(missing)} is not defined")
     if message.get("error"):
@@ -598,11 +674,44 @@ def student_of(relative: str, roster: dict | None) -> str:
     return name
 
 
+NOTES_LIMIT = 30_000  # characters of the CSV's notes cell (a spreadsheet cell holds 32,767)
+
+
+def printable(text) -> str:
+    """``text`` with bytes that are not UTF-8 (a file name from another system) and control
+    characters (a terminal's escape sequences) written as backslash escapes."""
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(
+        c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text
+    )
+
+
+def csv_notes(notes) -> str:
+    """The notes of one row, joined; cut to fit a spreadsheet cell, saying so."""
+    joined = " | ".join(" ".join(str(n).split()) for n in notes)
+    if len(joined) <= NOTES_LIMIT:
+        return joined
+    kept, size = [], 0
+    for note in notes:
+        note = " ".join(str(note).split())
+        if size + len(note) + 3 > NOTES_LIMIT - 200:
+            break
+        kept.append(note)
+        size += len(note) + 3
+    return " | ".join(
+        kept
+        + [
+            f"... and {len(notes) - len(kept)} more notes (all of them in "
+            "the journal and the feedback files)"
+        ]
+    )
+
+
 def safe_cell(value) -> object:
     """A CSV cell that no spreadsheet reads as a formula."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    text = str(value)
+    text = printable(value)
     if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + text
     return text
@@ -682,6 +791,9 @@ class Journal:
 def file_digest(path: Path) -> str:
     if path.is_symlink():
         return "link:" + os.readlink(path)
+    mode = path.lstat().st_mode
+    if not stat.S_ISREG(mode):  # a pipe would block a read for ever
+        return f"special:{stat.S_IFMT(mode)}"
     h = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -711,7 +823,7 @@ def write_csv(grades, chapter, out) -> None:
         ]
     )
     for g in grades:
-        notes = " | ".join(" ".join(str(n).split()) for n in g.notes)
+        notes = csv_notes(g.notes)
         row = [
             g.student,
             g.submission,
@@ -724,7 +836,9 @@ def write_csv(grades, chapter, out) -> None:
         writer.writerow([safe_cell(v) for v in row])
     with _CSV_LOCK:
         tmp = Path(f"{out}.{os.getpid()}.tmp")
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        tmp.write_text(
+            buffer.getvalue(), encoding="utf-8", errors="replace"
+        )
         os.replace(tmp, out)
 
 
@@ -738,7 +852,36 @@ def write_feedback(grades, chapter, folder) -> None:
             *grade.notes,
         ]
         parts += [f"--- {k}\n{v}" for k, v in grade.reports.items()]
-        target.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+        target.write_text(
+            "\n\n".join(parts) + "\n", encoding="utf-8", errors="replace"
+        )
+
+
+_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+_RULE = re.compile(r"^\s{0,3}([-=*_]\s*){3,}$")
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+
+
+def quoted_answer(text: str) -> str:
+    """A student's written answer, safe to put between the grader's own headings: its
+    headings, rules and HTML are shown as text, and a code block it leaves open is closed,
+    so that no answer can pose as another student's or hide the ones after it."""
+    lines, fences = [], []
+    for line in str(text).splitlines():
+        fence = _FENCE.match(line)
+        if fence:
+            mark = fence.group(1)[0]
+            if fences and fences[-1] == mark:
+                fences.pop()
+            elif not fences:
+                fences.append(mark)
+        elif not fences:
+            if line.lstrip()[:1] == "#" or _RULE.match(line):
+                line = "\\" + line.lstrip()
+            line = _TAG.sub("&lt;", line)
+        lines.append(line)
+    lines += [fence * 3 for fence in reversed(fences)]
+    return "\n".join(lines)
 
 
 def write_written(grades, chapter, folder) -> list:
@@ -757,18 +900,23 @@ def write_written(grades, chapter, folder) -> list:
         for g in grades:
             if not g.graded:
                 continue
-            answer = g.written.get(label, "").strip() or "*(no answer)*"
+            answer = quoted_answer(g.written.get(label, "").strip())
+            who = _TAG.sub(
+                "&lt;", printable(f"{g.student} ({g.submission})")
+            )
             lines += [
-                f"## {g.student} ({g.submission})",
+                f"## {who}",
                 "",
-                answer,
+                answer or "*(no answer)*",
                 "",
                 "---",
                 "",
             ]
         target = Path(folder) / f"{label}.md"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("\n".join(lines), encoding="utf-8")
+        target.write_text(
+            "\n".join(lines), encoding="utf-8", errors="replace"
+        )
         written.append(target)
     return written
 
@@ -1041,7 +1189,10 @@ def main(argv=None):
 
     def progress(grade):
         count[0] += 1
-        print(f"[{count[0]}] {grade.submission}: {grade.total}", flush=True)
+        print(
+            f"[{count[0]}] {printable(grade.submission)}: {grade.total}",
+            flush=True,
+        )
 
     try:
         grades = grade_folder(

@@ -59,6 +59,7 @@ class Run:
     seconds: float = 0.0
     stderr: str = ""
     returncode: int | None = None
+    out_of_turn: int = 0  # messages that came when none of their kind could
 
 
 def missing_bwrap() -> str:
@@ -199,21 +200,48 @@ def command(isolation: Isolation, uid) -> tuple:
     return cmd + runner, None
 
 
+def frame(data) -> bytes:
+    """One message to the runner: its length, a newline, then JSON."""
+    body = json.dumps(data).encode()
+    return b"%d\n" % len(body) + body
+
+
 def run(
-    job: dict, isolation: Isolation, seconds: float, slot: int = 0
+    job: dict,
+    isolation: Isolation,
+    seconds: float,
+    slot: int = 0,
+    keys: dict | None = None,
 ) -> Run:
-    """Run one job in a fresh sandbox for at most ``seconds``; never raises for the job's sake."""
+    """Run one job in a fresh sandbox for at most ``seconds``; never raises for the job's sake.
+
+    ``keys`` (the hidden cases' keys) go to the runner only when it asks for them, after the
+    notebook's cells: the notebook's code never has them in reach."""
     uid = sandbox_user(slot) if isolation.kind == "bwrap" else None
     rl = limits(isolation, seconds, own_user=uid is not None)
-    job = {**job, "uid": uid, "limits": rl if uid is not None else {}}
+    job = {
+        **job,
+        "uid": uid,
+        "limits": rl if uid is not None else {},
+        "pid_namespace": isolation.kind == "bwrap",
+    }
     cmd, env = command(isolation, uid)
+    if env is None:  # bwrap's own environment: not the grader's (its seed)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+        }
     cwd = None
     if isolation.kind == "none":
         import tempfile
 
         cwd = tempfile.mkdtemp(prefix="ce-grade-")
         env = {
-            **os.environ,
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith("CE_HIDDEN")
+            },
             **env,
             "HOME": cwd,
             "MPLCONFIGDIR": f"{cwd}/.mpl",
@@ -248,16 +276,19 @@ def run(
         env=env,
     )
     stderr = []
+    answer = frame(keys or {})
     readers = [
-        threading.Thread(target=_read_messages, args=(child, result)),
+        threading.Thread(
+            target=_read_messages, args=(child, result, answer)
+        ),
         threading.Thread(target=_read_tail, args=(child.stderr, stderr)),
     ]
     for reader in readers:
         reader.daemon = True
         reader.start()
     try:
-        child.stdin.write(json.dumps(job).encode())
-        child.stdin.close()
+        child.stdin.write(frame(job))
+        child.stdin.flush()
     except OSError:
         pass
     try:
@@ -265,6 +296,8 @@ def run(
     except subprocess.TimeoutExpired:
         result.timed_out = True
     _kill(child)
+    with contextlib.suppress(OSError):
+        child.stdin.close()
     for reader in readers:
         reader.join(timeout=10)
     result.returncode = child.returncode
@@ -285,9 +318,25 @@ def _kill(child):
         child.wait()
 
 
-def _read_messages(child, result: Run):
-    """Read JSON lines from the runner, at most TOTAL_LIMIT bytes; stop the run past that."""
-    pending, total = bytearray(), 0
+#: The messages the grader takes after the runner asked for the hidden cases' keys: the
+#: hidden cases' results, and the end (and, before and after, ``used``: which forbidden
+#: function an answer called, sent the moment it is called). Nothing else (no cell errors, no crash text) is read
+#: from then on: what an answer saw of a hidden case cannot come back as feedback.
+AFTER_KEYS = ("secret", "done")
+
+
+def _answer(child, answer):
+    with contextlib.suppress(OSError, ValueError):
+        child.stdin.write(answer)
+        child.stdin.close()
+
+
+def _read_messages(child, result: Run, answer: bytes = b""):
+    """Read JSON lines from the runner, at most TOTAL_LIMIT bytes; stop the run past that.
+
+    The first ``hidden`` message is answered with ``answer``; from then on only
+    :data:`AFTER_KEYS` messages are kept (before it, none of them)."""
+    pending, total, asked = bytearray(), 0, False
     stream = child.stdout
     while True:
         chunk = stream.read1(1 << 16)
@@ -312,10 +361,21 @@ def _read_messages(child, result: Run):
                 continue
             try:
                 message = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
-            if isinstance(message, dict):
+            if not isinstance(message, dict):
+                continue
+            kind = message.get("m")
+            if not asked and kind == "hidden":
+                asked = True
+                result.messages.append({"m": "hidden"})
+                threading.Thread(
+                    target=_answer, args=(child, answer), daemon=True
+                ).start()
+            elif kind == "used" or (kind in AFTER_KEYS) == asked:
                 result.messages.append(message)
+            else:
+                result.out_of_turn += 1
         del pending[: end + 1]
     stream.close()
 

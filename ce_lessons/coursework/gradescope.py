@@ -11,7 +11,10 @@ The hidden cases' seed comes from ``--hidden-seed``, else the file ``ROOT/source
 (``ce-assign --gradescope`` puts it there), else ``$CE_HIDDEN_SEED``. Where bubblewrap cannot run
 (some containers do not allow namespaces) the submission is graded without it (``--sandbox
 auto``, the default) and the output says so: Gradescope already gives every submission a
-container of its own. ``--sandbox bwrap`` refuses instead.
+container of its own. Then, as root (Gradescope's case), the submission still runs as a user of
+its own, and the chapter, the seed and the results are made readable by root alone
+(:func:`hide_the_source`): a submission cannot read the solutions or the seed and send them back
+in an error message. ``--sandbox bwrap`` refuses instead.
 """
 
 from __future__ import annotations
@@ -60,6 +63,26 @@ def read_seed(root: Path, given) -> str:
         file=sys.stderr,
     )
     return grading.DEFAULT_SEED
+
+
+def hide_the_source(root: Path, chapter: Path) -> list:
+    """Without bubblewrap, as root: make the chapter (its solutions), the seed and the results
+    readable by root alone; the submission runs as a user of its own and cannot read them.
+    Not root: nothing can be hidden, and the output says so."""
+    if os.getuid() != 0 or not sandbox.others_can_run_python():
+        return [
+            "Graded without a sandbox, as the grader's own user: the "
+            "submission could read the autograder's files."
+        ]
+    for path, mode in (
+        (root / "source", 0o700),
+        (root / "source" / "hidden_seed", 0o600),
+        (chapter, 0o600),
+        (root / "results", 0o700),
+    ):
+        if path.exists():
+            path.chmod(mode)
+    return []
 
 
 def gradescope_tests(grade, chapter) -> list:
@@ -125,6 +148,8 @@ def grade(chapter_path, root, seed=None, limits=None, kind="auto"):
             )
         kind = "none" if why else "bwrap"
     isolation = sandbox.Isolation(kind)
+    if kind == "none":
+        notes += hide_the_source(root, Path(chapter_path))
     path, why = find_submission(root / "submission")
     maximum = sum(e.points for e in chapter.exercises)
     if path is None:

@@ -20,10 +20,13 @@ bounded whatever the submission prints or returns.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
 import signal
+import stat
+import struct
 import subprocess
 import sys
 import threading
@@ -189,12 +192,47 @@ def sandbox_user(slot: int) -> int | None:
     return 200_000 + (os.getpid() % 100_000) * 16 + slot % 16
 
 
-def command(isolation: Isolation, uid) -> tuple:
+def no_new_sessions() -> bytes:
+    """A seccomp filter (classic BPF) that refuses ``setsid`` with EPERM, else allows all.
+
+    The kernel shares the CPU fairly between sessions (its "autogroups"): one sandbox is one
+    session (``--new-session``), so 60 busy processes in one sandbox share one slot, and a
+    submission graded at the same time keeps its share. A process that could call setsid
+    would be a slot of its own, 60 of them would starve the other submission into its time
+    limits. x86-64 (and its x32 numbers) and arm64; other machines get no filter."""
+
+    def stmt(code, k):
+        return struct.pack("HBBI", code, 0, 0, k)
+
+    def jump(k, jt, jf):
+        return struct.pack("HBBI", 0x15, jt, jf, k)  # JMP|JEQ|K
+
+    load, ret = 0x20, 0x06  # LD|W|ABS, RET|K
+    allow, refuse = 0x7FFF0000, 0x00050000 | 1  # ALLOW, ERRNO(EPERM)
+    return b"".join(
+        [
+            stmt(load, 4),  # 0: the architecture
+            jump(0xC000003E, 0, 3),  # 1: x86-64? else 5
+            stmt(load, 0),  # 2: the system call's number
+            jump(112, 5, 0),  # 3: setsid -> 9
+            jump(0x40000000 | 112, 4, 3),  # 4: x32 setsid -> 9, else 8
+            jump(0xC00000B7, 0, 2),  # 5: arm64? else 8
+            stmt(load, 0),  # 6
+            jump(157, 1, 0),  # 7: setsid -> 9
+            stmt(ret, allow),  # 8
+            stmt(ret, refuse),  # 9
+        ]
+    )
+
+
+def command(isolation: Isolation, uid, seccomp_fd=None) -> tuple:
     """The command that starts the runner, and its environment."""
     runner = [sys.executable, "-m", "ce_lessons.coursework.runner"]
     if isolation.kind == "none":
         return runner, _environment("/tmp")
     cmd = _bwrap_prefix(isolation, uid) + ["--clearenv"]
+    if seccomp_fd is not None:
+        cmd += ["--seccomp", str(seccomp_fd)]
     for key, value in _environment("/tmp").items():
         cmd += ["--setenv", key, value]
     return cmd + runner, None
@@ -217,7 +255,11 @@ def run(
 
     ``keys`` (the hidden cases' keys) go to the runner only when it asks for them, after the
     notebook's cells: the notebook's code never has them in reach."""
-    uid = sandbox_user(slot) if isolation.kind == "bwrap" else None
+    # a user of its own when the grader is root, with bwrap or without it
+    # (--no-sandbox in a container): files only root may read stay unread
+    uid = sandbox_user(slot)
+    if isolation.kind == "none" and not others_can_run_python():
+        uid = None
     rl = limits(isolation, seconds, own_user=uid is not None)
     job = {
         **job,
@@ -225,7 +267,11 @@ def run(
         "limits": rl if uid is not None else {},
         "pid_namespace": isolation.kind == "bwrap",
     }
-    cmd, env = command(isolation, uid)
+    seccomp = os.pipe() if isolation.kind == "bwrap" else None
+    if seccomp:
+        os.write(seccomp[1], no_new_sessions())
+        os.close(seccomp[1])
+    cmd, env = command(isolation, uid, seccomp[0] if seccomp else None)
     if env is None:  # bwrap's own environment: not the grader's (its seed)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -236,6 +282,8 @@ def run(
         import tempfile
 
         cwd = tempfile.mkdtemp(prefix="ce-grade-")
+        if uid is not None:
+            os.chown(cwd, uid, uid)
         env = {
             **{
                 k: v
@@ -274,7 +322,10 @@ def run(
         preexec_fn=preexec,
         cwd=cwd,
         env=env,
+        pass_fds=(seccomp[0],) if seccomp else (),
     )
+    if seccomp:
+        os.close(seccomp[0])
     stderr = []
     answer = frame(keys or {})
     readers = [
@@ -303,9 +354,47 @@ def run(
     result.returncode = child.returncode
     result.seconds = time.monotonic() - started
     result.stderr = b"".join(stderr).decode("utf-8", "replace")[-2000:]
+    if uid is not None and isolation.kind == "none":
+        end_user_processes(uid)  # no PID namespace: what it left running
     if cwd:
         shutil.rmtree(cwd, ignore_errors=True)
     return result
+
+
+@functools.lru_cache(maxsize=1)
+def others_can_run_python() -> bool:
+    """Whether a user of no group can read Python and the course's environment (without
+    bwrap the sandbox's own user needs that; Python under a private /root is not)."""
+    for found in _read_only_paths():
+        path = Path(found)
+        for folder in [*path.parents, path]:
+            try:
+                mode = folder.stat().st_mode
+            except OSError:
+                return False
+            if not mode & stat.S_IXOTH:
+                return False
+        if not path.stat().st_mode & stat.S_IROTH:
+            return False
+    return True
+
+
+def end_user_processes(uid: int) -> None:
+    """Kill every process of ``uid`` (a sandbox's own user): kill(-1) sent as that user."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            [
+                sys.executable,
+                "-S",
+                "-c",
+                "import os, signal; os.kill(-1, signal.SIGKILL)",
+            ],
+            user=uid,
+            group=uid,
+            extra_groups=[],
+            capture_output=True,
+            timeout=30,
+        )
 
 
 def _kill(child):

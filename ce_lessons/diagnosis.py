@@ -241,6 +241,15 @@ def _logsumexp(rows):
     return (m + np.log(np.exp(rows - m).sum(axis=1, keepdims=True)))[:, 0]
 
 
+def _count(n, noun) -> str:
+    """'1 target', '3 targets'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _are(n) -> str:
+    return "is" if n == 1 else "are"
+
+
 def _shape(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
@@ -478,7 +487,7 @@ def _check_probability_target_not_normalized(call):
         "warning",
         f"target has the input's shape, so torch reads it as class "
         f"probabilities, but {int(bad.sum())} of its {len(t)} rows are "
-        f"not distributions (sums from {float(sums.min()):.3g} to "
+        f"not distributions (sums {float(sums.min()):.3g} to "
         f"{float(sums.max()):.3g}); torch does not check and computes "
         "-sum(q log p) anyway.",
         "pass class indices (N,), or rows that sum to 1 over the classes; "
@@ -648,12 +657,10 @@ def _check_class_dim_ambiguous(call):
         "class-dim-ambiguous",
         "warning",
         f"input {_shape(call.x.shape)} with target "
-        f"{_shape(call.t.shape)}: the target fits both dim 1 and the last "
-        "dim as the class dimension, so torch raises nothing even if the "
-        "classes are last, as in a sequence model's (N, T, C) output "
-        "with T = C; the loss would then be silently wrong.",
-        "make sure dim 1 holds the classes; if the model outputs (N, T, "
-        "C), pass input.permute(0, 2, 1).",
+        f"{_shape(call.t.shape)} fit with the classes in dim 1 or in the "
+        "last dim, so torch raises nothing if they are last (a sequence "
+        "model's (N, T, C) with T = C): a silently wrong loss.",
+        "if the model outputs (N, T, C), pass input.permute(0, 2, 1).",
     )
 
 
@@ -762,7 +769,8 @@ def _check_void_label(call):
     return Finding(
         "void-label",
         "error",
-        f"{count} targets are {value}, outside 0..{call.n_classes - 1}; "
+        f"{_count(count, 'target')} {_are(count)} {value}, outside "
+        f"0..{call.n_classes - 1}; "
         f"{value} usually marks 'void' (unlabelled) pixels in "
         f"segmentation masks. torch: 'Target {value} is out of bounds.' "
         "(on CUDA: 'device-side assert triggered').",
@@ -778,7 +786,7 @@ def _check_label_out_of_range(call):
     return Finding(
         "label-out-of-range",
         "error",
-        f"{bad.size} targets are outside 0..{c - 1} (labels from "
+        f"{_count(bad.size, 'target')} {_are(bad.size)} outside 0..{c - 1} (labels from "
         f"{int(counted.min())} to {int(counted.max())}, input has {c} "
         f"classes). torch: 'Target {int(bad[0])} is out of bounds.' (on "
         "CUDA: 'device-side assert triggered').",
@@ -832,7 +840,9 @@ def _check_row_without_finite_logit(call):
     return Finding(
         "row-without-finite-logit",
         "error",
-        f"{int(dead.sum())} of {len(rows)} rows have no finite logit "
+        f"{int(dead.sum())} of {_count(len(rows), 'row')} "
+        + ("has" if dead.sum() == 1 else "have")
+        + " no finite logit "
         f"(fully masked with -inf): their softmax is 0/0 = nan.{also}",
         "mask with a large finite negative number (e.g. -1e9, or "
         "torch.finfo(dtype).min) instead of -inf, or drop those rows "

@@ -97,7 +97,9 @@ def _typeset(translator, node, tex: str, display: bool) -> str:
 def visit_math(self, node):
     html = _typeset(self, node, node.astext(), display=False)
     self.body.append(
-        self.starttag(node, "span", "", CLASS="math notranslate nohighlight")
+        self.starttag(
+            node, "span", "", CLASS="math notranslate nohighlight"
+        )
         + html
         + "</span>"
     )
@@ -139,7 +141,8 @@ def copy_katex_assets(app, exception):
         return
     target = Path(app.outdir) / "_static" / "katex"
     (target / "fonts").mkdir(parents=True, exist_ok=True)
-    css = (KATEX / "katex.min.css").read_text(encoding="utf-8")
+    # font-display: swap: the formulas' text shows at once, in KaTeX's fonts when they arrive
+    css = (KATEX / "katex-swap.min.css").read_text(encoding="utf-8")
     (target / "katex.min.css").write_text(css, encoding="utf-8")
     for font in (KATEX / "fonts").glob("*.woff2"):
         shutil.copy2(font, target / "fonts" / font.name)
@@ -159,5 +162,6 @@ def setup(app):
     )
     app.add_css_file("katex/katex.min.css")
     app.connect("builder-inited", check_installed)
-    app.connect("build-finished", copy_katex_assets)
+    # before site_polish bundles the style sheets (priority 500)
+    app.connect("build-finished", copy_katex_assets, priority=400)
     return {"parallel_read_safe": True, "parallel_write_safe": False}

@@ -32,7 +32,7 @@ document.addEventListener("click", (event) => {
 /* 3. Search snippets: Sphinx takes the text of [role=main], which starts with the page's header
    buttons and its printed "Contents"; drop those (and the MathML copy of each formula) first. */
 const betterSnippets = () => {
-  if (!(window.Search && Search.htmlToText) || Search.ceSnippets) return;
+  if (typeof Search === "undefined" || !Search.htmlToText || Search.ceSnippets) return;
   const pageText = Search.htmlToText;
   Search.htmlToText = (htmlString, anchor) => {
     const doc = new DOMParser().parseFromString(htmlString, "text/html");

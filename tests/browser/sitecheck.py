@@ -155,7 +155,8 @@ def math_problems(visit: Visit) -> list:
                 m.querySelector('.katex')).fontFamily.includes('KaTeX_Main'));
             return {math: math.length, typeset: typeset.length,
                     styled: styled.length,
-                    fonts: document.fonts.check('1em KaTeX_Main'),
+                    fonts: [...document.fonts].some(f => f.family.includes('KaTeX_Main')
+                                                       && f.status === 'loaded'),
                     errors: document.querySelectorAll('article .math-error').length,
                     text: (() => { const a = document.querySelector('article').cloneNode(true);
                         a.querySelectorAll('pre, code, .highlight').forEach(e => e.remove());
@@ -171,6 +172,8 @@ def math_problems(visit: Visit) -> list:
         problems.append(
             f"{counts['typeset'] - counts['styled']} formulas not styled by KaTeX's CSS"
         )
+    if counts["typeset"] and not counts["fonts"]:
+        problems.append("KaTeX's fonts not loaded")
     if counts["errors"]:
         problems.append(f"{counts['errors']} formulas KaTeX could not read")
     for raw in ["\\(", "\\[", "$$"]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -27,8 +28,25 @@ logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools" / "site"
-KATEX = TOOLS / "node_modules" / "katex" / "dist"
 SETUP_HINT = "run `npm ci --prefix tools/site` (needs node 18+)"
+
+
+def node_modules() -> Path:
+    """tools/site/node_modules of this checkout; for a copy of the book built elsewhere
+    (``ce-assign`` copies it without node_modules), $CE_NODE_MODULES or the one under the
+    current directory."""
+    candidates = [
+        os.environ.get("CE_NODE_MODULES", ""),
+        TOOLS / "node_modules",
+        Path.cwd() / "tools" / "site" / "node_modules",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "katex").is_dir():
+            return Path(candidate)
+    return TOOLS / "node_modules"
+
+
+KATEX = node_modules() / "katex" / "dist"
 
 
 class _KatexServer:
@@ -46,7 +64,7 @@ class _KatexServer:
 
     def _ask(self, tex, display):
         if self.process is None:
-            if not (TOOLS / "node_modules" / "katex").exists():
+            if not KATEX.exists():
                 raise RuntimeError(f"KaTeX is not installed: {SETUP_HINT}")
             self.process = subprocess.Popen(
                 ["node", str(TOOLS / "katex-render.js")],
@@ -54,6 +72,7 @@ class _KatexServer:
                 stdout=subprocess.PIPE,
                 text=True,
                 encoding="utf-8",
+                env=dict(os.environ, NODE_PATH=str(node_modules())),
             )
             atexit.register(self.close)
         request = json.dumps({"tex": tex, "display": display})

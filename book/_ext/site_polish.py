@@ -32,19 +32,13 @@ from pathlib import Path
 
 import css_purge
 from docutils import nodes
+from katex_math import node_modules
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
-FONTAWESOME = (
-    ROOT
-    / "tools"
-    / "site"
-    / "node_modules"
-    / "@fortawesome"
-    / "fontawesome-free"
-)
+FONTAWESOME = node_modules() / "@fortawesome" / "fontawesome-free"
 ARCHIVE = "cross-entropy-course.zip"
 # What a reader needs to run the chapters: the notebooks, the package and its requirements.
 ARCHIVE_FILES = [

@@ -9,6 +9,7 @@ import pytest
 
 import ce_lessons as ce
 from ce_lessons import checks
+from tests.coursework.checking import assert_named_mistake
 
 
 def stable_softmax(x, dim):
@@ -321,11 +322,7 @@ MISTAKES = [
 def test_a_classic_mistake_fails_and_gets_its_hint(
     name, check, answer, hint
 ):
-    result = check(answer)
-    assert not result.passed and 0.0 <= result.score < 1.0
-    assert result.message.startswith("Hint:") and hint in result.message, (
-        result.message
-    )
+    result = assert_named_mistake(check, answer, hint)
     assert hint.split()[0] in repr(result)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 import ce_lessons as ce
 from ce_lessons import checks
+from tests.coursework.checking import assert_named_mistake
 
 
 def sequence_by_moveaxis(x, y):
@@ -142,11 +143,7 @@ MISTAKES = [
 def test_a_classic_wrong_fix_fails_and_gets_its_hint(
     name, check, answer, hint
 ):
-    result = check(answer)
-    assert not result.passed and 0.0 <= result.score < 1.0
-    assert result.message.startswith("Hint:") and hint in result.message, (
-        result.message
-    )
+    assert_named_mistake(check, answer, hint)
 
 
 @pytest.mark.parametrize(

@@ -313,8 +313,9 @@ def run_notebook(
         if run.overflow:
             notes.append(
                 "the submission sent more than "
-                f"{sandbox.TOTAL_LIMIT >> 20} MB back to the grader; its run "
-                "was stopped there"
+                f"{sandbox.TOTAL_LIMIT >> 20} MB back to the grader, or more "
+                f"values than it keeps ({sandbox.NODE_LIMIT:,}); its run was "
+                "stopped there"
             )
             return found
         if done:

@@ -35,7 +35,22 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 TOTAL_LIMIT = 64 << 20  # bytes the grader reads from one run
-LINE_LIMIT = 16 << 20  # bytes of one message
+LINE_LIMIT = 16 << 20  # bytes of one line, read
+MESSAGE_LIMIT = (
+    8 << 20
+) + 4096  # bytes of one message, parsed (the runner's limit)
+NODE_LIMIT = 500_000  # JSON values kept from one run (a chapter's run: some thousands)
+KINDS = {
+    "ready",
+    "cell",
+    "budget",
+    "crash",
+    "exercise",
+    "used",
+    "hidden",
+    "secret",
+    "done",
+}  # the runner's messages; no other is kept
 
 
 @dataclass(frozen=True)
@@ -426,6 +441,7 @@ def _read_messages(child, result: Run, answer: bytes = b""):
     The first ``hidden`` message is answered with ``answer``; from then on only
     :data:`AFTER_KEYS` messages are kept (before it, none of them)."""
     pending, total, asked = bytearray(), 0, False
+    nodes = NODE_LIMIT
     stream = child.stdout
     while True:
         chunk = stream.read1(1 << 16)
@@ -446,8 +462,15 @@ def _read_messages(child, result: Run, answer: bytes = b""):
             continue
         end = pending.rindex(b"\n", start)
         for line in bytes(pending[:end]).split(b"\n"):
-            if not line.strip():
-                continue
+            if not line.strip() or len(line) > MESSAGE_LIMIT:
+                continue  # the runner never sends more in one message
+            if (
+                line.count(b",") >= nodes
+            ):  # more values than are left to keep
+                nodes = -1
+                result.overflow = True
+                _kill(child)
+                break
             try:
                 message = json.loads(line)
             except (ValueError, RecursionError):
@@ -455,6 +478,13 @@ def _read_messages(child, result: Run, answer: bytes = b""):
             if not isinstance(message, dict):
                 continue
             kind = message.get("m")
+            if kind not in KINDS:
+                continue
+            nodes -= _nodes(message, nodes)
+            if nodes < 0:  # the runner's own messages are far smaller
+                result.overflow = True
+                _kill(child)
+                break
             if not asked and kind == "hidden":
                 asked = True
                 result.messages.append({"m": "hidden"})
@@ -467,6 +497,20 @@ def _read_messages(child, result: Run, answer: bytes = b""):
                 result.out_of_turn += 1
         del pending[: end + 1]
     stream.close()
+
+
+def _nodes(data, limit) -> int:
+    """How many values (numbers, strings, lists, dicts) ``data`` holds, counted up to ``limit``
+    (and past it by one when it holds more)."""
+    count, stack = 0, [data]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def _read_tail(stream, sink):

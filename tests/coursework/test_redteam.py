@@ -9,6 +9,7 @@ One class folder is graded once, at ``--jobs 2``.
 import os
 import re
 import sys
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -241,6 +242,60 @@ RETURNS_TOO_MUCH = answer(
     "def my_softmax(x, dim):\n    return np.zeros(900_000)\n"
 )
 
+MAKES_SESSIONS = with_cell(
+    small_chapter(),
+    "import os\n"
+    "pid = os.fork()\n"
+    "if pid == 0:  # a session is a scheduler group: 60 starve the others\n"
+    "    try:\n"
+    "        os.setsid()\n"
+    "        os._exit(0)\n"
+    "    except OSError:\n"
+    "        os._exit(3)\n"
+    "_, status = os.waitpid(pid, 0)\n"
+    "refused = os.waitstatus_to_exitcode(status) == 3\n"
+    "raise ValueError('setsid ' + ('refused' if refused else 'worked'))\n",
+    at=99,
+)
+FLOODS_WITH_BIG_LINES = with_cell(
+    small_chapter(),
+    "import gc\n"
+    "runner = next(o for o in gc.get_objects()\n"
+    "              if type(o).__name__ == 'Runner')\n"
+    "for _ in range(5):  # 10 MB lines of floats: each 100 MB once parsed\n"
+    '    runner.out.write(\'\\n{"m": "cell", "x": [\' \n'
+    "                     + '0.5,' * 2_500_000 + '0.5]}\\n')\n"
+    "runner.out.flush()\n",
+    at=99,
+)
+
+MAKES_SESSIONS = with_cell(
+    small_chapter(),
+    "import os\n"
+    "pid = os.fork()\n"
+    "if pid == 0:  # a session is a scheduler group: 60 starve the others\n"
+    "    try:\n"
+    "        os.setsid()\n"
+    "        os._exit(0)\n"
+    "    except OSError:\n"
+    "        os._exit(3)\n"
+    "_, status = os.waitpid(pid, 0)\n"
+    "refused = os.waitstatus_to_exitcode(status) == 3\n"
+    "raise ValueError('setsid ' + ('refused' if refused else 'worked'))\n",
+    at=99,
+)
+FLOODS_WITH_BIG_LINES = with_cell(
+    small_chapter(),
+    "import gc\n"
+    "runner = next(o for o in gc.get_objects()\n"
+    "              if type(o).__name__ == 'Runner')\n"
+    "line = '\\n{\"m\": \"cell\", \"x\": [' + '0.5,' * 1_900_000 + '0.5]}\\n'\n"
+    "for _ in range(3):  # 7.6 MB lines of floats: 60 MB each once parsed\n"
+    "    runner.out.write(line)\n"
+    "runner.out.flush()\n",
+    at=99,
+)
+
 # --- honest accidents ------------------------------------------------------------------------
 
 RAISES_THEN_EXITS = with_cell(
@@ -323,6 +378,16 @@ ATTACKS = {
         1.0,
         "returned more numbers than the grader takes back",
     ),
+    "makes_sessions_of_its_own": (
+        MAKES_SESSIONS,
+        2.0,
+        "raised ValueError: setsid refused",
+    ),
+    "floods_with_big_lines": (
+        FLOODS_WITH_BIG_LINES,
+        0.0,
+        "more values than it keeps",
+    ),
     "raises_then_exits": (
         RAISES_THEN_EXITS,
         2.0,
@@ -331,6 +396,19 @@ ATTACKS = {
     "many_broken_cells": (MANY_BROKEN_CELLS, 2.0, "more notes"),
     "impostor": (IMPOSTOR, 2.0, ""),
 }
+
+
+def _resident_peak(reset=False):
+    """This process's peak resident memory (bytes), after resetting it if asked; None where
+    Linux does not let a process reset it (/proc/self/clear_refs)."""
+    try:
+        if reset:
+            Path("/proc/self/clear_refs").write_text("5")
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, flags=re.M)
+    return int(found.group(1)) << 10 if found else None
 
 
 @pytest.fixture(scope="module")
@@ -344,6 +422,7 @@ def graded(tmp_path_factory):
     with open(os.fsencode(subs) + b"/caf\xe9.ipynb", "w") as handle:
         handle.write(nbformat.writes(small_chapter()))
     os.mkfifo(subs / "pipe.ipynb")
+    before = _resident_peak(reset=True)
     grading.grade_folder(
         chapter,
         subs,
@@ -353,14 +432,15 @@ def graded(tmp_path_factory):
         seed=SEED,
         feedback=work / "feedback",
     )
-    return rows(work / "scores.csv"), work
+    growth = _resident_peak() - before if before is not None else None
+    return rows(work / "scores.csv"), work, growth
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_a_red_team_submission_earns_only_what_its_functions_earn(
     graded, name
 ):
-    table, _ = graded
+    table, _, _ = graded
     _, score, reason = ATTACKS[name]
     row = table[f"{name}.ipynb"]
     assert float(row["total"]) == score, row["notes"]
@@ -368,14 +448,14 @@ def test_a_red_team_submission_earns_only_what_its_functions_earn(
 
 
 def test_no_victim_loses_a_point(graded):
-    table, _ = graded
+    table, _, _ = graded
     for name in ("victim_a.ipynb", "victim_z.ipynb", "caf\\udce9.ipynb"):
         assert float(table[name]["total"]) == 2.0, table[name]["notes"]
         assert table[name]["notes"] == ""
 
 
 def test_the_hidden_keys_never_reach_a_note_or_a_feedback_file(graded):
-    table, work = graded
+    table, work, _ = graded
     keys = [hidden_key(SEED, label) for label in LABELS]
     texts = [row["notes"] for row in table.values()]
     texts += [p.read_text() for p in (work / "feedback").rglob("*.txt")]
@@ -386,14 +466,14 @@ def test_the_hidden_keys_never_reach_a_note_or_a_feedback_file(graded):
 
 
 def test_what_an_answer_sees_of_a_hidden_case_is_not_fed_back(graded):
-    table, _ = graded
+    table, _, _ = graded
     notes = table["leaks_hidden_inputs_on_the_channel.ipynb"]["notes"]
     # the 6 public inputs come back (they are public); the 6 hidden do not
     assert notes.count("LEAK") == 6
 
 
 def test_a_thread_left_running_is_named(graded):
-    table, _ = graded
+    table, _, _ = graded
     row = table["calls_the_reference_from_an_earlier_thread.ipynb"]
     assert (
         "thread(s) the notebook started were still running" in row["notes"]
@@ -403,21 +483,32 @@ def test_a_thread_left_running_is_named(graded):
 def test_an_accident_is_noted_once_and_the_notes_fit_a_spreadsheet_cell(
     graded,
 ):
-    table, _ = graded
+    table, _, _ = graded
     notes = table["raises_then_exits.ipynb"]["notes"]
     assert notes.count("raised ValueError: oops") == 1
     assert len(table["many_broken_cells.ipynb"]["notes"]) <= 30_000
 
 
+def test_the_graders_memory_stays_bounded_whatever_comes_back(graded):
+    _, _, growth = graded
+    if growth is None:
+        pytest.skip(
+            "this system does not let a process reset its peak memory"
+        )
+    # one flood of 7.6 MB lines of floats is 60 MB a line once parsed; kept,
+    # three of them made the grader grow by more than 180 MB
+    assert growth < 150 << 20, f"{growth >> 20} MB"
+
+
 def test_a_pipe_is_not_read_and_a_foreign_name_is_kept(graded):
-    table, _ = graded
+    table, _, _ = graded
     assert "not a regular file" in table["pipe.ipynb"]["notes"]
     assert float(table["pipe.ipynb"]["total"]) == 0.0
     assert "caf\\udce9.ipynb" in table
 
 
 def test_a_written_answer_cannot_pose_as_another_students(graded):
-    _, work = graded
+    _, work, _ = graded
     text = (work / "scores_written" / "ex-why.md").read_text()
     headings = re.findall(r"^## .*$", text, flags=re.M)
     assert headings.count("## victim_a (victim_a.ipynb)") == 1

@@ -547,3 +547,36 @@ def test_the_record_knows_a_decorated_function_by_its_own_code():
         _record(forbidden, lambda: ce.binary_cross_entropy(probs, target))
         == set()
     )
+
+
+def test_a_cell_its_time_limit_cannot_stop_costs_only_that_cell(tmp_path):
+    """Code in C (a huge product, a regex) does not see its cell's alarm; stood for here by a
+    blocked alarm. Its functions were defined before it: they are graded, not zeroed."""
+    chapter, subs, out = (
+        tmp_path / "chapter.ipynb",
+        tmp_path / "subs",
+        tmp_path / "scores.csv",
+    )
+    nbformat.write(small_chapter(), chapter)
+    stuck = with_cell(
+        small_chapter(),
+        "import signal, time\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\n"
+        "time.sleep(60)\n",
+        at=99,
+    )
+    write(subs, {"stuck_in_c_code": stuck, "victim": small_chapter()})
+    grading.grade_folder(
+        chapter,
+        subs,
+        out,
+        jobs=2,
+        limits=grading.Limits(cell=2, notebook=6, check=3),
+        seed=SEED,
+    )
+    table = rows(out)
+    assert float(table["victim.ipynb"]["total"]) == 2.0
+    row = table["stuck_in_c_code.ipynb"]
+    assert float(row["total"]) == 2.0, row["notes"]
+    assert "its own time limit could not stop it" in row["notes"]
+    assert "left out and the notebook run again" in row["notes"]

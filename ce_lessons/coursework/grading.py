@@ -593,8 +593,9 @@ def _score(exercise, message, reference, seed, limits, grade):
         and threads > 0
     ):
         grade.notes.append(
-            f"{label}: {min(threads, 999)} thread(s) the notebook started were "
-            "still running while its answers were checked"
+            f"{label}: {min(threads, 999)} other thread(s) (started by the "
+            "notebook or a library it imported) were running while its "
+            "answers were checked"
         )
     if message.get("timeout") is True:
         grade.notes.append(

@@ -476,7 +476,8 @@ def test_a_thread_left_running_is_named(graded):
     table, _, _ = graded
     row = table["calls_the_reference_from_an_earlier_thread.ipynb"]
     assert (
-        "thread(s) the notebook started were still running" in row["notes"]
+        "other thread(s) (started by the notebook or a library"
+        in row["notes"]
     )
 
 
@@ -580,3 +581,42 @@ def test_a_cell_its_time_limit_cannot_stop_costs_only_that_cell(tmp_path):
     assert float(row["total"]) == 2.0, row["notes"]
     assert "its own time limit could not stop it" in row["notes"]
     assert "left out and the notebook run again" in row["notes"]
+
+
+def test_without_bubblewrap_the_seed_is_not_handed_to_the_submission(
+    tmp_path, monkeypatch
+):
+    """Gradescope's fallback (no namespaces in its container): run_autograder exports the seed;
+    the submission must not find it in its environment, nor, as root, read it from the file."""
+    from ce_lessons.coursework import gradescope
+
+    root = tmp_path / "autograder"
+    (root / "source").mkdir(parents=True)
+    (root / "submission").mkdir()
+    chapter = root / "source" / "chapter.ipynb"
+    nbformat.write(small_chapter(), chapter)
+    (root / "source" / "hidden_seed").write_text("instructor secret\n")
+    seed_file = root / "source" / "hidden_seed"
+    nbformat.write(
+        with_cell(
+            small_chapter(),
+            "import os\n"
+            "found = 'ENV=' + os.environ.get('CE_HIDDEN_SEED', '')\n"
+            "try:\n"
+            f"    found += ' FILE=' + open({str(seed_file)!r}).read()\n"
+            "except OSError:\n"
+            "    pass\n"
+            "raise ValueError('FOUND ' + found)\n",
+            at=99,
+        ),
+        root / "submission" / "homework.ipynb",
+    )
+    monkeypatch.setenv("CE_HIDDEN_SEED", "instructor secret")
+    results = gradescope.grade(chapter, root, None, LIMITS, "none")
+    assert results["score"] == 2.0
+    assert "raised ValueError: FOUND" in results["output"]
+    if os.getuid() == 0 and sandbox.others_can_run_python():
+        assert "instructor secret" not in results["output"]
+    else:  # the file is in reach: the output says so
+        assert "could read the autograder's files" in results["output"]
+    assert "ENV=instructor" not in results["output"]

@@ -1,19 +1,28 @@
 """What runs inside the sandbox: one submission's code, then its functions on the check cases.
 
-``python -m ce_lessons.coursework.runner`` reads a job (JSON) on stdin and writes JSON lines on
-stdout. In order:
+``python -m ce_lessons.coursework.runner`` reads a job on stdin (its length, a newline, JSON) and
+writes JSON lines on stdout. In order:
 
 1. drop to the sandbox's user and set the resource limits (when started as root);
-2. point stdout and stderr at /dev/null (what the submission prints is never read) and keep a
-   private copy of the original stdout for the messages;
+2. point stdout and stderr at /dev/null (what the submission prints is never read) and keep
+   private copies of the original stdin and stdout for the grader's messages;
 3. **before any student code runs**, call each exercise's checker with stand-in functions and keep
-   only the arguments of its cases (public, and hidden ones from the exercise's key), never their
-   expected values;
+   only the arguments of its public cases and its hidden-case builder, never expected values;
 4. run the submission's code cells in an IPython shell (no kernel), each under a time limit, all
    of them under the submission's budget; report how each ended;
-5. call the student's functions on every case (a fresh copy of the arguments each time), record
-   what they returned (:func:`ce_lessons.coursework.exchange.encode`), whether they changed an
-   argument, and whether they called a ``ce_lessons`` function the exercise forbids.
+5. end every other process of the sandbox; call the student's functions on every public case (a
+   fresh copy of the arguments each time), record what they returned
+   (:func:`ce_lessons.coursework.exchange.encode`), whether they changed an argument, and whether
+   they ran a ``ce_lessons`` function the exercise forbids (:class:`Recorder`);
+6. ask the grader for the hidden cases' keys (``hidden``): only now, with the cells done, do the
+   hidden cases exist in this process; call the functions on them and send their results
+   (``secret``). From the ``hidden`` message on, the grader reads nothing else: what an answer
+   sees of a hidden case cannot come back as feedback.
+
+The submission's code shares this process and can change anything in it: these records stop the
+ordinary ways to reach the course's functions or the hidden cases (a copy, a thread, a process,
+switching the record off, erasing it), not code written against this module's internals
+(``tests/coursework/test_redteam.py`` lists what is caught).
 
 Nothing here decides a score: the grader re-runs the checkers outside the sandbox and replays
 these outputs through them (:mod:`ce_lessons.coursework.judge`).

@@ -12,9 +12,14 @@ The sandbox (``bwrap``, the tool Flatpak uses) sees:
 - limits: address space (``--memory``), processes, file size, CPU seconds; ``--timeout`` bounds
   the whole run, children included. When the grader runs as root the submission runs as a user
   of its own (one per parallel slot), so that its process limit is its own.
+- no ``setsid`` (a seccomp filter): where the kernel shares the CPU between sessions (its
+  autogroups, on by default, outside a CPU cgroup), one per sandbox, a submission's busy
+  processes cannot starve one graded beside it (a cgroup per sandbox would be stronger);
+- not the grader's environment (``CE_HIDDEN_SEED`` stays out, with or without bwrap). Without
+  bwrap, as root, the runner still switches to its own user where Python is readable by others.
 
-The runner's messages come back on a pipe, read with a byte cap: the grader's memory stays
-bounded whatever the submission prints or returns.
+The runner's messages come back on a pipe, read with caps on bytes and on values kept: the
+grader's memory stays bounded whatever the submission prints or returns.
 """
 
 from __future__ import annotations

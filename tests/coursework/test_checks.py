@@ -442,3 +442,18 @@ def test_the_score_counts_public_cases_and_the_report_lists_them():
     assert "5 of 6 public cases pass" in repr(
         result
     ) and "FAIL  huge logits" in repr(result)
+
+
+def test_a_mistake_that_cannot_be_computed_names_no_hint_and_crashes_nothing():
+    """A classic mistake whose wrong function raises on a case matches nothing:
+    the report falls back to the largest difference."""
+
+    def raises(x):
+        raise RuntimeError("not defined here")
+
+    case = checks.Case("a scalar", (1.0,), np.asarray(2.0))
+    result = checks.run_check(
+        "d", lambda x: 1.0, [case], [checks.Mistake("never", raises)]
+    )
+    assert not result.passed and "Hint" not in result.message
+    assert "largest difference" in result.message

@@ -963,6 +963,9 @@ def grade_folder(
     roster = read_roster(roster) if roster else None
     files = submissions(folder)
     relatives = [p.relative_to(folder).as_posix() for p in files]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if journal:
+        Path(journal).parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(
         journal or Path(out).with_suffix(".journal.jsonl"),
         chapter,

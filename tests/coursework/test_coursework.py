@@ -276,14 +276,18 @@ def test_without_bubblewrap_the_grader_refuses_unless_told(
     assert "RISK" in help_text and "solutions" in help_text
 
 
-def test_a_roster_names_the_students(tmp_path):
+def test_a_roster_names_the_students_in_a_csv_whose_folder_is_made(
+    tmp_path,
+):
     base = small_chapter()
     nbformat.write(base, tmp_path / "chapter.ipynb")
     write(tmp_path / "subs", {"a123/hw": base, "b456": base})
     (tmp_path / "roster.csv").write_text(
         "submission,student\na123,Ada Lovelace\nb456,@Bob\n"
     )
-    out = tmp_path / "scores.csv"
+    out = (
+        tmp_path / "results" / "scores.csv"
+    )  # a folder that does not exist yet
     grading.grade_folder(
         tmp_path / "chapter.ipynb",
         tmp_path / "subs",

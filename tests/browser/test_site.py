@@ -8,6 +8,7 @@ land in `screenshots/` next to the site folder (`_build/screenshots/`).
 """
 
 import concurrent.futures
+import json
 import os
 import re
 import shutil
@@ -173,6 +174,8 @@ def test_a_chapter_weighs_at_most_1_mb(browser, site, page):
     seen = Visit(browser, f"{site}/{page}", width=390)
     weight = page_weight(seen)
     seen.close()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / f"weight-{stem(page)}.json").write_text(json.dumps(weight))
     assert sum(weight.values()) <= MAX_PAGE_BYTES, weight
 
 
@@ -336,7 +339,20 @@ LIGHTHOUSE_GOALS = {
 }
 # Measured misses: {(page stem, category): "measured score"}; a page that reaches the goal
 # turns its strict xfail into a failure, so this table must shrink as the site improves.
-LIGHTHOUSE_KNOWN = {}
+LIGHTHOUSE_KNOWN = {
+    (
+        page,
+        "performance",
+    ): f"measured {score} (simulated slow 4G, 4x CPU, on a loaded 2-core "
+    "machine): main-thread style and layout of the page's large math DOM (TBT), theme CSS"
+    for page, score in {
+        "ch1_probabilities_vs_logits": 86,
+        "ch4_sigmoid_vs_softmax": 77,
+        "ch5_every_option": 89,
+        "ch6_errors": 89,
+        "notation": 80,
+    }.items()
+}
 
 
 @pytest.fixture(scope="session")
@@ -353,7 +369,14 @@ def lighthouse_reports(site, tmp_path_factory):
             )
             for page in PAGES
         }
-        return {page: future.result() for page, future in futures.items()}
+        reports = {
+            page: future.result() for page, future in futures.items()
+        }
+    SHOTS.mkdir(
+        parents=True, exist_ok=True
+    )  # for a person to read, next to the screenshots
+    (SHOTS / "lighthouse.json").write_text(json.dumps(reports, indent=1))
+    return reports
 
 
 @pytest.mark.parametrize("category", list(LIGHTHOUSE_GOALS))

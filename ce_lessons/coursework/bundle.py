@@ -277,4 +277,23 @@ def write_bundle(
     requirements.write_text(requirements_text(wheel.name, root))
     readme = out / "README.md"
     readme.write_text(student_readme(notebooks, wheel, root, mode, note))
-    return [*notebooks, wheel, requirements, readme]
+    return [
+        *notebooks,
+        wheel,
+        requirements,
+        readme,
+        *copy_results(root, out),
+    ]
+
+
+def copy_results(root, out) -> list:
+    """The benchmark CSVs the chapters read (chapter 8's table), copied to
+    ``out/benchmarks/results/`` where the student notebooks look for them."""
+    written = []
+    for csv in sorted(
+        (Path(root) / "benchmarks" / "results").glob("*.csv")
+    ):
+        target = out / "benchmarks" / "results" / csv.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written.append(Path(shutil.copy2(csv, target)))
+    return written

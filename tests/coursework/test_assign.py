@@ -144,11 +144,18 @@ def student_bundle(tmp_path_factory, wheel):
     return out, written
 
 
-def test_the_bundle_holds_notebooks_wheel_requirements_and_readme(
+def test_the_bundle_holds_notebooks_wheel_requirements_readme_and_data(
     student_bundle,
 ):
+    """Besides the notebooks, the wheel, the requirements and the README, the
+    bundle holds the benchmark CSVs a chapter reads (chapter 8's table), where
+    the notebooks look for them."""
     out, written = student_bundle
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(
+        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
+    )
+    results = sorted((ROOT / "benchmarks" / "results").glob("*.csv"))
+    assert results, "no benchmark CSV to bundle"
     assert names == sorted(
         [c.name for c in CHAPTERS]
         + [
@@ -156,8 +163,9 @@ def test_the_bundle_holds_notebooks_wheel_requirements_and_readme(
             "requirements.txt",
             "README.md",
         ]
+        + [f"benchmarks/results/{r.name}" for r in results]
     )
-    assert sorted(p.name for p in written) == names
+    assert sorted(p.relative_to(out).as_posix() for p in written) == names
 
 
 def test_no_solution_line_is_anywhere_in_the_bundle(student_bundle):

@@ -152,13 +152,15 @@ def _bwrap_prefix(isolation: Isolation, uid) -> list:
             if str(a) != "/"
         }
     )
+    tmp = str(isolation.tmp_mb << 20)
+    # the private /tmp first: a Python or venv that lives under /tmp (a CI
+    # run's throw-away venv) is then bound on top of it, not hidden by it
+    cmd += ["--perms", "1777", "--size", tmp, "--tmpfs", "/tmp"]
     for d in parents:
         cmd += ["--perms", "0755", "--dir", d]
     for p in binds:
         cmd += ["--ro-bind", p, p]
-    tmp = str(isolation.tmp_mb << 20)
     cmd += ["--proc", "/proc", "--dev", "/dev"]
-    cmd += ["--perms", "1777", "--size", tmp, "--tmpfs", "/tmp"]
     cmd += ["--perms", "1777", "--size", tmp, "--tmpfs", "/submission"]
     cmd += ["--chdir", "/submission"]
     return cmd

@@ -421,3 +421,20 @@ def test_a_function_that_knows_only_the_public_cases_fails_the_hidden_ones(
     row = table["hard_coded.ipynb"]
     assert float(row["ch1-ex-softmax"]) == pytest.approx(0.5)
     assert "6 of 6 public cases pass, 0 of 6 hidden" in row["notes"]
+
+
+def test_the_course_environment_is_bound_over_the_private_tmp():
+    """A venv under /tmp (CI's throw-away venv) must stay visible in the
+    sandbox: its read-only bind comes after the private /tmp, not before."""
+    cmd = sandbox._bwrap_prefix(sandbox.SANDBOXED, None)
+    tmp = next(
+        i
+        for i, a in enumerate(cmd)
+        if cmd[i : i + 2] == ["--tmpfs", "/tmp"]
+    )
+    venv = next(
+        i
+        for i, a in enumerate(cmd)
+        if a == "--ro-bind" and cmd[i + 1] == sys.prefix
+    )
+    assert tmp < venv

@@ -119,7 +119,9 @@ It imports <code>ce_lessons</code>, the course's package: get
 (all the notebooks, <code>ce_lessons</code> and its pinned requirements), unzip it, and in
 its folder run</p>
 <pre class="ce-run-box__command"><code>{html.escape(RUN_COMMAND)}</code></pre>
-<p>Python 3.10 or newer; the install takes a minute or two.</p>
+<p>Python 3.10 or newer; the install takes a few minutes. Where pip finds no
+<code>torch==2.13.0+cpu</code>, add PyTorch's CPU wheel index; the
+<a href="{up}book/getting_started.html">getting-started page</a> has the details.</p>
 </aside>
 """
 

@@ -118,6 +118,20 @@ def test_the_colour_scheme_follows_the_reader(visit):
     assert theme == visit.scheme
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_colour_scheme_is_set_before_any_script_file_runs(
+    browser, site, scheme
+):
+    """The head's inline script decides light or dark: a dark-mode reader never sees a light
+    page flash, and the theme's script, when it runs, restyles nothing (Lighthouse's TBT)."""
+    page = browser.new_page(color_scheme=scheme)
+    page.route("**/*.js*", lambda route: route.abort())
+    page.goto(f"{site}/{CHAPTERS[0]}", wait_until="domcontentloaded")
+    theme = page.evaluate("() => document.documentElement.dataset.theme")
+    page.close()
+    assert theme == scheme
+
+
 def test_every_formula_is_typeset(visit):
     assert math_problems(visit) == []
 

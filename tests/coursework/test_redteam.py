@@ -262,33 +262,6 @@ FLOODS_WITH_BIG_LINES = with_cell(
     "import gc\n"
     "runner = next(o for o in gc.get_objects()\n"
     "              if type(o).__name__ == 'Runner')\n"
-    "for _ in range(5):  # 10 MB lines of floats: each 100 MB once parsed\n"
-    '    runner.out.write(\'\\n{"m": "cell", "x": [\' \n'
-    "                     + '0.5,' * 2_500_000 + '0.5]}\\n')\n"
-    "runner.out.flush()\n",
-    at=99,
-)
-
-MAKES_SESSIONS = with_cell(
-    small_chapter(),
-    "import os\n"
-    "pid = os.fork()\n"
-    "if pid == 0:  # a session is a scheduler group: 60 starve the others\n"
-    "    try:\n"
-    "        os.setsid()\n"
-    "        os._exit(0)\n"
-    "    except OSError:\n"
-    "        os._exit(3)\n"
-    "_, status = os.waitpid(pid, 0)\n"
-    "refused = os.waitstatus_to_exitcode(status) == 3\n"
-    "raise ValueError('setsid ' + ('refused' if refused else 'worked'))\n",
-    at=99,
-)
-FLOODS_WITH_BIG_LINES = with_cell(
-    small_chapter(),
-    "import gc\n"
-    "runner = next(o for o in gc.get_objects()\n"
-    "              if type(o).__name__ == 'Runner')\n"
     "line = '\\n{\"m\": \"cell\", \"x\": [' + '0.5,' * 1_900_000 + '0.5]}\\n'\n"
     "for _ in range(3):  # 7.6 MB lines of floats: 60 MB each once parsed\n"
     "    runner.out.write(line)\n"

@@ -47,6 +47,30 @@ const betterSnippets = () => {
 betterSnippets(); // searchtools.js may load before or after this (deferred) script
 document.addEventListener("DOMContentLoaded", betterSnippets);
 
+/* 3b. Search snippets on a site opened as files (file://), where the browser refuses the
+   fetch() of each result's page that Sphinx cuts the snippet from: the search page loads the
+   pages' text (_static/ce-search-pages.js, written by book/_ext/offline_search.py) and answers
+   those fetches from it. A site served over HTTP never loads it. */
+if (location.protocol === "file:" && document.getElementById("search-results")) {
+  const root = new URL(document.documentElement.dataset.content_root || "./", location.href);
+  const pages = new Promise((resolve) => {
+    const script = document.createElement("script");
+    script.src = new URL("_static/ce-search-pages.js", root).href;
+    script.onload = () => resolve(window.CE_SEARCH_PAGES || {});
+    script.onerror = () => resolve({});
+    document.head.appendChild(script);
+  });
+  const fetchFile = window.fetch;
+  window.fetch = (resource, options) => {
+    const url = new URL(String(resource), location.href);
+    const docname = url.href.startsWith(root.href)
+      ? url.href.slice(root.href.length).replace(/\.html$/, "") : null;
+    return pages.then((texts) => docname !== null && docname in texts
+      ? new Response(texts[docname], {headers: {"Content-Type": "text/html"}})
+      : fetchFile(resource, options));
+  };
+}
+
 /* 4. A box that scrolls sideways (a wide formula, output or table) can be scrolled from the
    keyboard: it takes the focus (axe: scrollable-region-focusable). */
 const focusScrollBoxes = () => {

@@ -463,13 +463,11 @@ def page_weight(visit: Visit) -> dict:
     )
 
 
-def search_snippets(visit: Visit) -> list:
-    """The results of a search page: (title, snippet) pairs."""
-    visit.page.wait_for_selector(
-        "#search-results li p.context", timeout=15_000
-    )
-    visit.page.wait_for_timeout(500)
-    return visit.page.eval_on_selector_all(
+def search_snippets(page) -> list:
+    """The results of a search page (a Playwright page): (title, snippet) pairs."""
+    page.wait_for_selector("#search-results li p.context", timeout=15_000)
+    page.wait_for_timeout(500)
+    return page.eval_on_selector_all(
         "#search-results li",
         "items => items.map(li => [li.querySelector('a').textContent,"
         " (li.querySelector('p.context') || {}).textContent || ''])",

@@ -10,7 +10,13 @@ import pytest
 
 import ce_lessons as ce
 from ce_lessons import checks
-from tests.coursework.checking import assert_named_mistake
+from tests.coursework.checking import (
+    assert_hidden_cases_tell_right_from_wrong,
+    assert_named_mistake,
+    assert_right_answer,
+    each_mistake,
+    each_right_answer,
+)
 
 
 def sequence_by_moveaxis(x, y):
@@ -55,12 +61,9 @@ RIGHT = [
 ]
 
 
-@pytest.mark.parametrize(
-    "check, answer", RIGHT, ids=lambda f: getattr(f, "__name__", "")
-)
+@each_right_answer(RIGHT)
 def test_a_right_fix_passes_every_public_case(check, answer):
-    result = check(answer)
-    assert result.passed and result.score == 1.0, repr(result)
+    assert_right_answer(check, answer)
 
 
 def reshaped(x, y):
@@ -136,9 +139,7 @@ MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "name, check, answer, hint", MISTAKES, ids=[m[0] for m in MISTAKES]
-)
+@each_mistake(MISTAKES)
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_a_classic_wrong_fix_fails_and_gets_its_hint(
     name, check, answer, hint
@@ -174,39 +175,15 @@ def test_the_unfixed_snippet_fails_with_the_error_named(
     assert said in result.message, result.message
 
 
-def hidden_builder(check, monkeypatch):
-    """The hidden-case builder a checker hands the grader, with its tolerances."""
-    from ce_lessons.checks import _framework
-
-    seen = {}
-
-    def grader(exercise, fn, cases, mistakes, rtol, atol, hidden):
-        seen.update(hidden=hidden, rtol=rtol, atol=atol, mistakes=mistakes)
-
-    monkeypatch.setattr(_framework, "_GRADER", grader)
-    check(None)
-    return seen
-
-
-@pytest.mark.parametrize(
-    "check, answer", RIGHT, ids=lambda f: getattr(f, "__name__", "")
-)
+@each_right_answer(RIGHT)
 @pytest.mark.parametrize("seed", [0, 2026])
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_hidden_cases_pass_a_right_fix_and_fail_every_wrong_one(
     check, answer, seed, monkeypatch
 ):
-    seen = hidden_builder(check, monkeypatch)
-    cases = seen["hidden"](np.random.default_rng(seed))
-    assert cases, "no hidden case"
-    tol = dict(rtol=seen["rtol"], atol=seen["atol"], equal_nan=True)
-    for case in cases:
-        np.testing.assert_allclose(answer(*case.args), case.expected, **tol)
-    for mistake in seen["mistakes"]:
-        assert not all(
-            np.allclose(mistake.wrong(*case.args), case.expected, **tol)
-            for case in cases
-        ), mistake.hint
+    assert_hidden_cases_tell_right_from_wrong(
+        check, answer, monkeypatch, seed
+    )
 
 
 def test_the_public_cases_are_the_same_on_every_call():

@@ -7,7 +7,13 @@ import pytest
 
 import ce_lessons as ce
 from ce_lessons import checks
-from tests.coursework.checking import assert_named_mistake
+from tests.coursework.checking import (
+    assert_hidden_cases_tell_right_from_wrong,
+    assert_named_mistake,
+    assert_right_answer,
+    each_mistake,
+    each_right_answer,
+)
 
 
 def floor(c, eps):
@@ -49,15 +55,9 @@ RIGHT = [
 ]
 
 
-@pytest.mark.parametrize(
-    "check, answer", RIGHT, ids=lambda f: getattr(f, "__name__", "")
-)
+@each_right_answer(RIGHT)
 def test_a_right_answer_passes_every_public_case(check, answer):
-    result = check(answer)
-    assert result.passed and result.score == 1.0, repr(result)
-    assert f"all {len(result.passed_cases)} public cases pass" in repr(
-        result
-    )
+    assert_right_answer(check, answer)
 
 
 def naive_kl(log_p, q):
@@ -180,15 +180,12 @@ MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "name, check, answer, hint", MISTAKES, ids=[m[0] for m in MISTAKES]
-)
+@each_mistake(MISTAKES)
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_a_classic_mistake_fails_and_gets_its_hint(
     name, check, answer, hint
 ):
-    result = assert_named_mistake(check, answer, hint)
-    assert hint.split()[0] in repr(result)
+    assert_named_mistake(check, answer, hint)
 
 
 def test_a_fit_that_is_too_coarse_is_described_not_mislabelled():
@@ -202,35 +199,11 @@ def test_a_fit_that_is_too_coarse_is_described_not_mislabelled():
     assert not result.passed and result.message.startswith("Does not match")
 
 
-def hidden_builder(check, monkeypatch):
-    """The hidden-case builder a checker hands the grader, with its tolerances."""
-    from ce_lessons.checks import _framework
-
-    seen = {}
-
-    def grader(exercise, fn, cases, mistakes, rtol, atol, hidden):
-        seen.update(hidden=hidden, rtol=rtol, atol=atol, mistakes=mistakes)
-
-    monkeypatch.setattr(_framework, "_GRADER", grader)
-    check(None)
-    return seen
-
-
-@pytest.mark.parametrize(
-    "check, answer", RIGHT, ids=lambda f: getattr(f, "__name__", "")
-)
+@each_right_answer(RIGHT)
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_hidden_cases_pass_a_right_answer_and_fail_every_mistake(
     check, answer, monkeypatch
 ):
-    seen = hidden_builder(check, monkeypatch)
-    cases = seen["hidden"](np.random.default_rng(2026))
-    assert cases, "no hidden case"
-    tol = dict(rtol=seen["rtol"], atol=seen["atol"], equal_nan=True)
-    for case in cases:
-        np.testing.assert_allclose(answer(*case.args), case.expected, **tol)
-    for mistake in seen["mistakes"]:
-        assert not all(
-            np.allclose(mistake.wrong(*case.args), case.expected, **tol)
-            for case in cases
-        ), mistake.hint
+    assert_hidden_cases_tell_right_from_wrong(
+        check, answer, monkeypatch, seed=2026
+    )

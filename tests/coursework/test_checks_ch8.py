@@ -2,10 +2,15 @@
 of a language model's loss gets its own hint."""
 
 import numpy as np
-import pytest
 
 import ce_lessons as ce
 from ce_lessons import checks
+from tests.coursework.checking import (
+    assert_named_mistake,
+    assert_right_answer,
+    each_mistake,
+    each_right_answer,
+)
 
 
 def causal_lm_loss(logits, labels):
@@ -66,19 +71,15 @@ def every_position(micro_batches):
     return total / sum(y.size for _, y in micro_batches)
 
 
-@pytest.mark.parametrize(
-    "check, answer",
-    [
-        (checks.causal_lm_loss, causal_lm_loss),
-        (checks.accumulated_loss, accumulated_loss),
-    ],
-)
+RIGHT = [
+    (checks.causal_lm_loss, causal_lm_loss),
+    (checks.accumulated_loss, accumulated_loss),
+]
+
+
+@each_right_answer(RIGHT)
 def test_a_right_answer_passes_every_public_case(check, answer):
-    result = check(answer)
-    assert result.passed and result.score == 1.0
-    assert f"all {len(result.passed_cases)} public cases pass" in repr(
-        result
-    )
+    assert_right_answer(check, answer)
 
 
 MISTAKES = [
@@ -117,14 +118,8 @@ MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "name, check, answer, hint", MISTAKES, ids=[m[0] for m in MISTAKES]
-)
+@each_mistake(MISTAKES)
 def test_a_classic_mistake_fails_and_gets_its_hint(
     name, check, answer, hint
 ):
-    result = check(answer)
-    assert not result.passed and 0.0 <= result.score < 1.0
-    assert result.message.startswith("Hint:") and hint in result.message, (
-        result.message
-    )
+    assert_named_mistake(check, answer, hint)

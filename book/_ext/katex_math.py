@@ -169,6 +169,36 @@ def copy_katex_assets(app, exception):
     SERVER.close()
 
 
+# The fonts a page's formulas need, by the KaTeX class that uses each: preloaded in the head, so
+# they arrive with the style sheet instead of after the first layout (which then reflowed the
+# text around each formula: the glossary's layout shift measured 0.09 without them, 0 with).
+FONTS_BY_CLASS = {
+    "Main-Regular": 'class="katex"',
+    "Math-Italic": "mathnormal",
+    "Size1-Regular": ("size1", "small-op"),
+    "Size2-Regular": ("size2", "large-op"),
+}
+
+
+def preload_fonts(app, pagename, templatename, context, doctree):
+    body = context.get("body", "")
+    if 'class="katex"' not in body:
+        return
+    links = [
+        '<link rel="preload" as="font" type="font/woff2" crossorigin href="'
+        + context["pathto"](f"_static/katex/fonts/KaTeX_{font}.woff2", 1)
+        + '" />'
+        for font, marks in FONTS_BY_CLASS.items()
+        if any(
+            mark in body
+            for mark in (marks if isinstance(marks, tuple) else (marks,))
+        )
+    ]
+    context["metatags"] = (
+        context.get("metatags", "") + "\n" + "\n".join(links)
+    )
+
+
 def check_installed(app):
     if not (KATEX / "katex.min.css").exists():
         logger.warning("KaTeX is not installed: %s", SETUP_HINT)
@@ -182,6 +212,7 @@ def setup(app):
     )
     app.add_css_file("katex/katex.min.css")
     app.connect("builder-inited", check_installed)
+    app.connect("html-page-context", preload_fonts)
     # before site_polish bundles the style sheets (priority 500)
     app.connect("build-finished", copy_katex_assets, priority=400)
     return {"parallel_read_safe": True, "parallel_write_safe": False}

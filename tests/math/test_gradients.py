@@ -52,8 +52,20 @@ def mean_denominator_is_zero(case):
 # --- cross_entropy_grad against autograd --------------------------------------------------------
 
 
-@given(index_target_cases())
-def test_cross_entropy_grad_matches_autograd_for_class_indices(case):
+#: cross_entropy's two kinds of target, each with its own random cases
+TARGETS = pytest.mark.parametrize(
+    "cases",
+    [
+        pytest.param(index_target_cases, id="class indices"),
+        pytest.param(probability_target_cases, id="probability targets"),
+    ],
+)
+
+
+@TARGETS
+@given(data=st.data())
+def test_cross_entropy_grad_matches_autograd(cases, data):
+    case = data.draw(cases(), label="case")
     loss, expected = torch_grad(
         F.cross_entropy,
         case.input,
@@ -72,29 +84,35 @@ def test_cross_entropy_grad_matches_autograd_for_class_indices(case):
         assert_matches(ours, expected, rtol=GRAD_RTOL, atol=GRAD_ATOL)
 
 
-@given(probability_target_cases())
-def test_cross_entropy_grad_matches_autograd_for_probability_targets(case):
+@pytest.mark.parametrize(
+    "torch_loss, our_grad, cases",
+    [
+        pytest.param(
+            F.binary_cross_entropy_with_logits,
+            ce.binary_cross_entropy_with_logits_grad,
+            binary_cases(),
+            id="with logits",
+        ),
+        # torch's backward divides by max(p(1 - p), 1e-12): ours does the
+        # same, also at p = 0 and p = 1, where the exact derivative is
+        # infinite
+        pytest.param(
+            F.binary_cross_entropy,
+            ce.binary_cross_entropy_grad,
+            binary_cases(logits=False, pos_weight=False),
+            id="probabilities, the cap included",
+        ),
+    ],
+)
+@given(data=st.data())
+def test_binary_cross_entropy_grad_matches_autograd(
+    torch_loss, our_grad, cases, data
+):
+    case = data.draw(cases, label="case")
     _, expected = torch_grad(
-        F.cross_entropy,
-        case.input,
-        case.torch_target(),
-        **case.torch_options(),
+        torch_loss, case.input, t64(case.target), **case.torch_options()
     )
-    ours = ce.cross_entropy_grad(case.input, case.target, **case.options)
-    assert_matches(ours, expected, rtol=GRAD_RTOL, atol=GRAD_ATOL)
-
-
-@given(binary_cases())
-def test_binary_cross_entropy_with_logits_grad_matches_autograd(case):
-    _, expected = torch_grad(
-        F.binary_cross_entropy_with_logits,
-        case.input,
-        t64(case.target),
-        **case.torch_options(),
-    )
-    ours = ce.binary_cross_entropy_with_logits_grad(
-        case.input, case.target, **case.options
-    )
+    ours = our_grad(case.input, case.target, **case.options)
     assert_matches(ours, expected, rtol=GRAD_RTOL, atol=GRAD_ATOL)
 
 
@@ -108,9 +126,12 @@ def test_gradient_of_a_mean_over_only_ignored_targets_matches_autograd():
 # --- against finite differences -----------------------------------------------------------------
 
 
+@TARGETS
 @settings(max_examples=25)
-@given(index_target_cases(low=-5.0, high=5.0))
-def test_cross_entropy_grad_matches_finite_differences(case):
+@given(data=st.data())
+def test_cross_entropy_grad_matches_finite_differences(cases, data):
+    case = data.draw(cases(low=-5.0, high=5.0), label="case")
+
     def loss(x):
         return float(
             np.sum(ce.cross_entropy(x, case.target, **case.options))
@@ -119,25 +140,6 @@ def test_cross_entropy_grad_matches_finite_differences(case):
     if mean_denominator_is_zero(case):
         assert math.isnan(loss(case.input))
         return
-    expected = ce.finite_difference_grad(loss, case.input)
-    np.testing.assert_allclose(
-        ce.cross_entropy_grad(case.input, case.target, **case.options),
-        expected,
-        rtol=1e-6,
-        atol=1e-8,
-    )
-
-
-@settings(max_examples=25)
-@given(probability_target_cases(low=-5.0, high=5.0))
-def test_cross_entropy_grad_matches_finite_differences_for_probability_targets(
-    case,
-):
-    def loss(x):
-        return float(
-            np.sum(ce.cross_entropy(x, case.target, **case.options))
-        )
-
     expected = ce.finite_difference_grad(loss, case.input)
     np.testing.assert_allclose(
         ce.cross_entropy_grad(case.input, case.target, **case.options),
@@ -319,22 +321,6 @@ def test_finite_difference_grad_keeps_shape_and_does_not_modify_its_input():
     )
     np.testing.assert_array_equal(x, before)
     np.testing.assert_allclose(grad, [[0.0, 5.0, 0.0]], atol=1e-9)
-
-
-@given(binary_cases(logits=False, pos_weight=False))
-def test_binary_cross_entropy_grad_matches_autograd_including_the_cap(case):
-    """torch's backward divides by max(p(1 - p), 1e-12): ours does the same,
-    also at p = 0 and p = 1, where the exact derivative is infinite."""
-    _, expected = torch_grad(
-        F.binary_cross_entropy,
-        case.input,
-        t64(case.target),
-        **case.torch_options(),
-    )
-    ours = ce.binary_cross_entropy_grad(
-        case.input, case.target, **case.options
-    )
-    assert_matches(ours, expected, rtol=GRAD_RTOL, atol=GRAD_ATOL)
 
 
 def test_bce_gradient_through_a_sigmoid_collapses_past_the_cap():

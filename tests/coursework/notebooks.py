@@ -1,11 +1,13 @@
-"""Notebooks for the grading tests: a small numpy-only chapter and ways to change its answers."""
+"""Notebooks for the grading tests: a small numpy-only chapter, ways to
+change its answers, and what grading leaves (the CSV's rows, processes)."""
 
 import csv
 import json
+from pathlib import Path
 
 import nbformat
 
-from ce_lessons.coursework import grading
+from ce_lessons.coursework import grading, sandbox
 
 SOFTMAX = (
     "def my_softmax(x, dim):\n"
@@ -39,7 +41,9 @@ def exercise_cells(label, title, solution, check):
     ]
 
 
-def small_chapter():
+def small_chapter(written_answer=True):
+    """A chapter with two coded exercises, numpy only (its kernels start
+    fast), and an exercise with a written answer unless told not to."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
@@ -64,16 +68,20 @@ def small_chapter():
             CHANNELS,
             "checks.channels_first(channels_first)",
         ),
-        nbformat.v4.new_markdown_cell(
-            "```{exercise} Why the max shift\n:label: ex-why\n\nExplain.\n```",
-            metadata={"tags": ["exercise"]},
-        ),
-        nbformat.v4.new_markdown_cell(
-            "Because exp overflows.",
-            metadata={"tags": ["written-answer"]},
-            id="why-answer",
-        ),
     ]
+    if written_answer:
+        nb.cells += [
+            nbformat.v4.new_markdown_cell(
+                "```{exercise} Why the max shift\n:label: ex-why\n\n"
+                "Explain.\n```",
+                metadata={"tags": ["exercise"]},
+            ),
+            nbformat.v4.new_markdown_cell(
+                "Because exp overflows.",
+                metadata={"tags": ["written-answer"]},
+                id="why-answer",
+            ),
+        ]
     return nb
 
 
@@ -123,3 +131,18 @@ def total(table, name):
 
 def notes(table, name):
     return table[f"{name}.ipynb"]["notes"]
+
+
+def sandbox_processes():
+    """The processes run by this process's sandbox users (other graders
+    may be running): none should outlive a grading."""
+    ours = {sandbox.sandbox_user(slot) for slot in range(16)}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid in ours:
+                    found.append(entry.name)
+            except OSError:
+                continue
+    return found

@@ -29,42 +29,13 @@ from ce_lessons.coursework import (
     gradescope_zip,
     website,
 )
-from tests.coursework.notebooks import CHANNELS, SOFTMAX, exercise_cells
+from tests.coursework.notebooks import CHANNELS, SOFTMAX, small_chapter
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
 CHAPTERS = [
     c for c in sorted(BOOK.glob("*.ipynb")) if assignments.exercises(c)
 ]
-
-
-def small_chapter():
-    """A chapter with two exercises, numpy only (its kernels start fast)."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# A small chapter"),
-        nbformat.v4.new_code_cell(
-            "import numpy as np\nfrom ce_lessons import checks"
-        ),
-        *exercise_cells(
-            "ex-softmax",
-            "A stable softmax",
-            SOFTMAX,
-            "checks.softmax(my_softmax)",
-        ),
-        *exercise_cells(
-            "ex-channels",
-            "Classes into dim 1",
-            CHANNELS,
-            "checks.channels_first(channels_first)",
-        ),
-    ]
-    return nb
 
 
 PACKAGE_SOURCE = "\n".join(
@@ -319,7 +290,7 @@ def test_cross_references_become_links_to_the_bundled_notebooks(students):
 
 
 def test_a_numbered_figure_reference_says_where_the_figure_is(tmp_path):
-    nb = small_chapter()
+    nb = small_chapter(written_answer=False)
     figure = nbformat.v4.new_code_cell(
         "plt.plot([1, 2])",
         metadata={
@@ -411,7 +382,7 @@ def test_myst_markup_becomes_plain_markdown(source, expected):
 def chapter_with_a_spread_solution():
     """A chapter whose solution has two code cells and an untagged markdown cell (a worked
     derivation) between its gates."""
-    nb = small_chapter()
+    nb = small_chapter(written_answer=False)
     at = next(
         i
         for i, c in enumerate(nb.cells)
@@ -450,7 +421,7 @@ def test_a_solution_spread_over_cells_is_removed_whole():
 
 
 def test_a_glued_figure_is_attached_to_the_markdown_that_shows_it():
-    nb = small_chapter()
+    nb = small_chapter(written_answer=False)
     png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
     glue_cell = nbformat.v4.new_code_cell(
         'glue("fig-curve", fig, display=False)',
@@ -490,7 +461,9 @@ def test_sections_exercises_and_citations_become_words(tmp_path):
         "  year = {2017}\n}\n"
     )
     (book / "other.md").write_text("# Other page\n\n(sec-a)=\n## Alpha\n")
-    nbformat.write(small_chapter(), book / "chapter.ipynb")
+    nbformat.write(
+        small_chapter(written_answer=False), book / "chapter.ipynb"
+    )
     context = assignments._Book(book, [book / "chapter.ipynb"])
     cases = {
         "see {ref}`sec-a`": "see “Alpha” in *Other page*",
@@ -602,7 +575,7 @@ def small_book(tmp_path_factory):
     (root / "book" / "intro.md").write_text(
         "# A small book\n\nOne chapter.\n"
     )
-    nb = small_chapter()
+    nb = small_chapter(written_answer=False)
     nb.cells.insert(
         1,
         nbformat.v4.new_markdown_cell(

@@ -28,6 +28,7 @@ from .notebooks import (
     NO_MAX_SHIFT,
     notes,
     rows,
+    sandbox_processes,
     small_chapter,
     total,
     with_answer,
@@ -346,23 +347,9 @@ def test_a_killed_run_resumes_and_loses_nothing(tmp_path):
     )
 
 
-def _sandbox_processes():
-    # the users of this process's sandboxes (other graders may be running)
-    ours = {sandbox.sandbox_user(slot) for slot in range(16)}
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid in ours:
-                    found.append(entry.name)
-            except OSError:
-                continue
-    return found
-
-
 def test_no_process_or_kernel_file_is_left_behind(graded):
     time.sleep(0.5)
-    assert _sandbox_processes() == []
+    assert sandbox_processes() == []
     leftovers = list(Path("/tmp").glob("ce-grade-*")) + list(
         Path(os.path.expanduser("~/.local/share/jupyter/runtime")).glob(
             "kernel-*.json"

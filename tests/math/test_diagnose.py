@@ -10,6 +10,7 @@
 
 import math
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -214,350 +215,160 @@ def void_mask():
     return y
 
 
-# code, severity, loss, input, target, options, does torch raise?
+class Trigger(NamedTuple):
+    """A call that triggers one finding, and whether torch refuses it."""
+
+    code: str
+    severity: str
+    loss: str
+    x: object
+    y: object
+    options: dict
+    torch_raises: bool
+
+
+def triggers(severity):
+    """What makes the Trigger of a finding of ``severity``. An error is a
+    call torch refuses, unless ``torch_raises=False`` says that torch runs
+    it (and gives nan or inf); torch runs the calls of a warning or a
+    note."""
+
+    def trigger(
+        code, x, y, loss="cross_entropy", torch_raises=None, **options
+    ):
+        raises = (
+            severity == "error" if torch_raises is None else torch_raises
+        )
+        return Trigger(code, severity, loss, x, y, options, raises)
+
+    return trigger
+
+
+error, warning, note = (triggers(s) for s in ("error", "warning", "note"))
+BCE, BCE_LOGITS = "binary_cross_entropy", "binary_cross_entropy_with_logits"
+CLASS_WEIGHT = np.array([1.0, 2.0, 5.0])
+POS_WEIGHT = np.array([1.0, 2.0, 3.0])
+
 TRIGGERS = [
-    (
-        "probabilities-as-logits",
-        "warning",
-        "cross_entropy",
-        ce.softmax(LOGITS, 1),
-        Y,
-        {},
-        False,
-    ),
-    (
-        "log-probabilities-as-logits",
-        "note",
-        "cross_entropy",
-        ce.log_softmax(LOGITS, 1),
-        Y,
-        {},
-        False,
-    ),
-    (
+    warning("probabilities-as-logits", ce.softmax(LOGITS, 1), Y),
+    note("log-probabilities-as-logits", ce.log_softmax(LOGITS, 1), Y),
+    warning(
         "probabilities-as-log-probabilities",
-        "warning",
-        "nll_loss",
         ce.softmax(LOGITS, 1),
         Y,
-        {},
-        False,
+        loss="nll_loss",
     ),
-    (
-        "logits-as-log-probabilities",
-        "warning",
-        "nll_loss",
-        LOGITS,
-        Y,
-        {},
-        False,
+    warning("logits-as-log-probabilities", LOGITS, Y, loss="nll_loss"),
+    warning("sigmoid-as-logits", ce.sigmoid(BIN), BIN_Y, loss=BCE_LOGITS),
+    error("logits-as-probabilities", BIN, BIN_Y, loss=BCE),
+    warning(
+        "single-output-unit", LOGITS[:, :1], np.zeros(4, dtype=np.int64)
     ),
-    (
-        "sigmoid-as-logits",
-        "warning",
-        "binary_cross_entropy_with_logits",
-        ce.sigmoid(BIN),
-        BIN_Y,
-        {},
-        False,
+    error("one-hot-target", LOGITS, np.eye(3, dtype=np.int64)[Y]),
+    warning(
+        "one-hot-weighted-mean", LOGITS, np.eye(3)[Y], weight=CLASS_WEIGHT
     ),
-    (
-        "logits-as-probabilities",
-        "error",
-        "binary_cross_entropy",
-        BIN,
-        BIN_Y,
-        {},
-        True,
+    warning(
+        "probability-target-not-normalized", LOGITS, np.eye(3)[Y] * 0.5
     ),
-    (
-        "single-output-unit",
-        "warning",
-        "cross_entropy",
-        LOGITS[:, :1],
-        np.zeros(4, dtype=np.int64),
-        {},
-        False,
-    ),
-    (
-        "one-hot-target",
-        "error",
-        "cross_entropy",
-        LOGITS,
-        np.eye(3, dtype=np.int64)[Y],
-        {},
-        True,
-    ),
-    (
-        "one-hot-weighted-mean",
-        "warning",
-        "cross_entropy",
-        LOGITS,
-        np.eye(3)[Y],
-        {"weight": np.array([1.0, 2.0, 5.0])},
-        False,
-    ),
-    (
-        "probability-target-not-normalized",
-        "warning",
-        "cross_entropy",
-        LOGITS,
-        np.eye(3)[Y] * 0.5,
-        {},
-        False,
-    ),
-    (
-        "target-extra-dim",
-        "error",
-        "cross_entropy",
-        LOGITS,
-        Y[:, None],
-        {},
-        True,
-    ),
-    (
-        "target-shape",
-        "error",
-        "cross_entropy",
-        LOGITS,
-        Y[:3],  # one label short, as with unshifted LM labels
-        {},
-        True,
-    ),
-    (
-        "float-class-indices",
-        "error",
-        "cross_entropy",
-        LOGITS,
-        Y.astype(np.float32),
-        {},
-        True,
-    ),
-    (
-        "target-not-int64",
-        "error",
-        "cross_entropy",
-        LOGITS,
-        Y.astype(np.int32),
-        {},
-        True,
-    ),
-    (
+    error("target-extra-dim", LOGITS, Y[:, None]),
+    # one label short, as with unshifted LM labels
+    error("target-shape", LOGITS, Y[:3]),
+    error("float-class-indices", LOGITS, Y.astype(np.float32)),
+    error("target-not-int64", LOGITS, Y.astype(np.int32)),
+    error("uint8-target", SEG, SEG_Y.astype(np.uint8)),
+    error(
         "uint8-target",
-        "error",
-        "cross_entropy",
-        SEG,
-        SEG_Y.astype(np.uint8),
-        {},
-        True,
-    ),
-    (
-        "uint8-target",
-        "error",
-        "cross_entropy",
         LOGITS,
         Y.astype(np.uint8),
-        {"weight": np.ones(3), "label_smoothing": 0.1},
-        True,
+        weight=np.ones(3),
+        label_smoothing=0.1,
     ),
-    (
+    error(
         "class-dim-last",
-        "error",
-        "cross_entropy",
         rng.normal(size=(2, 5, 3)),
         rng.integers(0, 3, size=(2, 5)),
-        {},
-        True,
     ),
-    (
+    warning(
         "class-dim-ambiguous",
-        "warning",
-        "cross_entropy",
         rng.normal(size=(2, 3, 3)),
         rng.integers(0, 3, size=(2, 3)),
-        {},
-        False,
     ),
-    (
-        "dtype-mismatch",
-        "error",
-        "cross_entropy",
-        LOGITS.astype(np.float32),
-        Y,
-        {"weight": np.array([1.0, 2.0, 5.0])},
-        True,
+    error(
+        "dtype-mismatch", LOGITS.astype(np.float32), Y, weight=CLASS_WEIGHT
     ),
-    (
+    error(
         "dtype-mismatch",
-        "error",
-        "binary_cross_entropy",
         ce.sigmoid(BIN).astype(np.float32),
         BIN_Y,
-        {},
-        True,
+        loss=BCE,
     ),
-    (
-        "weight-length",
-        "error",
-        "cross_entropy",
-        LOGITS,
-        Y,
-        {"weight": np.ones(4)},
-        True,
-    ),
-    (
-        "labels-one-based",
-        "error",
-        "cross_entropy",
-        LOGITS,
-        Y + 1,
-        {},
-        True,
-    ),
-    (
-        "void-label",
-        "error",
-        "cross_entropy",
-        SEG,
-        void_mask(),
-        {},
-        True,
-    ),
-    (
-        "label-out-of-range",
-        "error",
-        "cross_entropy",
-        LOGITS,
-        np.array([0, 7, 2, 1]),
-        {},
-        True,
-    ),
-    (
-        "all-targets-ignored",
-        "warning",
-        "cross_entropy",
-        LOGITS,
-        np.full(4, -100),
-        {},
-        False,
-    ),
-    (
+    error("weight-length", LOGITS, Y, weight=np.ones(4)),
+    error("labels-one-based", LOGITS, Y + 1),
+    error("void-label", SEG, void_mask()),
+    error("label-out-of-range", LOGITS, np.array([0, 7, 2, 1])),
+    warning("all-targets-ignored", LOGITS, np.full(4, -100)),
+    # torch runs these three and gives nan, nan and inf
+    error(
         "row-without-finite-logit",
-        "error",
-        "cross_entropy",
         masked_row(),
         np.array([0, -100, 2, 0]),
-        {},
-        False,
+        torch_raises=False,
     ),
-    (
-        "non-finite-values",
-        "error",
-        "cross_entropy",
-        with_nan(),
-        Y,
-        {},
-        False,
+    error("non-finite-values", with_nan(), Y, torch_raises=False),
+    error(
+        "minus-inf-on-target", minus_inf_on_target(), Y, torch_raises=False
     ),
-    (
-        "minus-inf-on-target",
-        "error",
-        "cross_entropy",
-        minus_inf_on_target(),
-        Y,
-        {},
-        False,
-    ),
-    (
+    error(
         "binary-target-integer",
-        "error",
-        "binary_cross_entropy_with_logits",
         BIN,
         BIN_Y.astype(np.int64),
-        {},
-        True,
+        loss=BCE_LOGITS,
     ),
-    (
-        "binary-target-range",
-        "error",
-        "binary_cross_entropy",
-        ce.sigmoid(BIN),
-        BIN_Y * 2,
-        {},
-        True,
-    ),
-    (
-        "binary-target-range",
-        "warning",
-        "binary_cross_entropy_with_logits",
-        BIN,
-        BIN_Y * 2,
-        {},
-        False,
-    ),
-    (
-        "binary-shape",
-        "error",
-        "binary_cross_entropy_with_logits",
-        BIN[:, None],
-        BIN_Y,
-        {},
-        True,
-    ),
-    (
-        "binary-shape",
-        "error",
-        "binary_cross_entropy_with_logits",
-        LOGITS,
-        Y.astype(np.float64),
-        {},
-        True,
-    ),
-    (
+    error("binary-target-range", ce.sigmoid(BIN), BIN_Y * 2, loss=BCE),
+    warning("binary-target-range", BIN, BIN_Y * 2, loss=BCE_LOGITS),
+    error("binary-shape", BIN[:, None], BIN_Y, loss=BCE_LOGITS),
+    error("binary-shape", LOGITS, Y.astype(np.float64), loss=BCE_LOGITS),
+    error(
         "pos-weight-shape",
-        "error",
-        "binary_cross_entropy_with_logits",
         SEG,
         (SEG > 0).astype(np.float64),
-        {"pos_weight": np.array([1.0, 2.0, 3.0])},
-        True,
+        loss=BCE_LOGITS,
+        pos_weight=POS_WEIGHT,
     ),
-    (
+    warning(
         "pos-weight-shape",
-        "warning",
-        "binary_cross_entropy_with_logits",
         SEG[..., :3],
         (SEG[..., :3] > 0).astype(np.float64),
-        {"pos_weight": np.array([1.0, 2.0, 3.0])},
-        False,
+        loss=BCE_LOGITS,
+        pos_weight=POS_WEIGHT,
     ),
 ]
 
 
 def trigger_id(case):
-    return f"{case[0]}-{case[2]}"
+    return f"{case.code}-{case.loss}"
 
 
 @pytest.mark.parametrize("case", TRIGGERS, ids=trigger_id)
 def test_each_finding_is_triggered_alone(case):
-    code, severity, loss, x, y, options, torch_raises = case
-    report = diagnose(x, y, loss, **options)
-    assert report.codes == [code], str(report)
-    finding = report[0]
-    assert finding.severity == severity
-    assert finding.message and finding.fix
+    report = diagnose(case.x, case.y, case.loss, **case.options)
+    assert report.codes == [case.code], str(report)
+    found = report[0]
+    assert found.severity == case.severity
+    assert found.message and found.fix
     assert len(report) == 1 and report
 
 
 @pytest.mark.parametrize("case", TRIGGERS, ids=trigger_id)
 def test_error_findings_are_exactly_the_calls_torch_refuses(case):
-    code, severity, loss, x, y, options, torch_raises = case
-    if torch_raises:
+    call = case.loss, case.x, case.y
+    if case.torch_raises:
         with pytest.raises((RuntimeError, ValueError, IndexError)):
-            torch_call(loss, x, y, **options)
+            torch_call(*call, **case.options)
     else:
-        torch_call(loss, x, y, **options)  # runs: the number is the issue
-    assert (severity == "error") == torch_raises or code in (
+        torch_call(*call, **case.options)  # runs: the number is the issue
+    assert (case.severity == "error") == case.torch_raises or case.code in (
         "row-without-finite-logit",  # runs, but gives nan
         "non-finite-values",
         "minus-inf-on-target",  # runs, but gives inf
@@ -589,8 +400,8 @@ TORCH_MESSAGES = {
 
 @pytest.mark.parametrize("code", sorted(TORCH_MESSAGES))
 def test_error_findings_quote_torchs_own_message(code):
-    case = next(c for c in TRIGGERS if c[0] == code)
-    _, _, loss, x, y, options, _ = case
+    case = next(c for c in TRIGGERS if c.code == code)
+    loss, x, y, options = case.loss, case.x, case.y, case.options
     with pytest.raises(Exception) as raised:
         torch_call(loss, x, y, **options)
     assert TORCH_MESSAGES[code] in str(raised.value)
@@ -707,7 +518,7 @@ def test_every_finding_is_listed_in_the_docstring_and_triggered_here():
     module = importlib.import_module("ce_lessons.diagnosis")
     source = inspect.getsource(module)
     codes = set(re.findall(r'Finding\(\s*"([a-z0-9-]+)"', source))
-    triggered = {case[0] for case in TRIGGERS}
+    triggered = {case.code for case in TRIGGERS}
     triggered.add("initial-loss-far-from-log-c")  # its own test above
     assert len(codes) == len(module._CHECKS) + 1  # + the initial loss
     assert codes == triggered

@@ -146,7 +146,8 @@ def load_problems(visit: Visit) -> list:
 
 def math_problems(visit: Visit) -> list:
     """Every math element typeset (KaTeX, at build time) and styled by KaTeX's own stylesheet
-    and fonts; no TeX error and no raw TeX delimiters left in the text."""
+    and fonts; no TeX error and no raw TeX delimiters left in the text; a display formula
+    narrower than the text is centred (the theme's flex row once pushed it to the right)."""
     counts = visit.page.evaluate(
         """() => {
             const math = [...document.querySelectorAll('article .math')];
@@ -158,6 +159,15 @@ def math_problems(visit: Visit) -> list:
                     fonts: [...document.fonts].some(f => f.family.includes('KaTeX_Main')
                                                        && f.status === 'loaded'),
                     errors: document.querySelectorAll('article .math-error').length,
+                    offCentre: [...document.querySelectorAll('article div.math')]
+                        .filter(d => !d.querySelector('.eqno') && d.offsetParent)
+                        .map(d => [d.getBoundingClientRect(),
+                                   d.querySelector('.katex-display > .katex')])
+                        .filter(([box, k]) => k && k.getBoundingClientRect().width
+                                                   < box.width - 4)
+                        .map(([box, k]) => [k.getBoundingClientRect().left - box.left,
+                                            box.right - k.getBoundingClientRect().right])
+                        .filter(([left, right]) => Math.abs(left - right) > 3).length,
                     text: (() => { const a = document.querySelector('article').cloneNode(true);
                         a.querySelectorAll('pre, code, .highlight').forEach(e => e.remove());
                         return a.textContent; })()};  // prose only: code may hold \\( in a regex
@@ -176,6 +186,11 @@ def math_problems(visit: Visit) -> list:
         problems.append("KaTeX's fonts not loaded")
     if counts["errors"]:
         problems.append(f"{counts['errors']} formulas KaTeX could not read")
+    if counts["offCentre"]:
+        problems.append(
+            f"{counts['offCentre']} display formulas narrower than the text"
+            " are not centred"
+        )
     for raw in ["\\(", "\\[", "$$"]:
         if raw in counts["text"]:
             problems.append(f"raw {raw} in the page text")

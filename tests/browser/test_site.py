@@ -7,7 +7,6 @@ by tap), 900 px (a tablet) and 1280 px (a desktop), in light and dark mode; scre
 land in `screenshots/` next to the site folder (`_build/screenshots/`).
 """
 
-import concurrent.futures
 import json
 import os
 import re
@@ -356,19 +355,29 @@ def test_next_links_walk_the_chapters_in_order(browser, site):
     assert [Path(u).stem for u in seen] == [Path(p).stem for p in PAGES]
 
 
-# --- Lighthouse, every page, two at a time -------------------------------------------------------
+# --- Lighthouse, every page, one at a time ------------------------------------------------------
 
-# Goals of issue 17. Accessibility, best practices and SEO are met on every page. Performance is
-# not: it also swings by 10-25 points from run to run on a loaded 2-core machine (the same page
-# measured 63 and 90+), so each page must stay above a floor that the old site missed (MathJax
-# and Font Awesome in the page: 35-61), and the goal itself is a strict xfail on the worst page.
-LIGHTHOUSE_GOALS = {"accessibility": 100, "best-practices": 100, "seo": 100}
-PERFORMANCE_GOAL, PERFORMANCE_FLOOR = 90, 50
-PERFORMANCE_MEASURED = (
-    "worst page measured 63-77 over four runs (ch3, ch4, ch7, notation; 13 pages, simulated"
-    " slow 4G and 4x CPU on a loaded 2-core machine; most pages 84-100): main-thread style and"
-    " layout of the chapters' large math DOM (TBT 300-1,500 ms) and the theme's CSS and scripts"
-)
+# Goals of issue 17. Lighthouse's mobile preset simulates a slow phone from the CPU time it
+# measures, so its performance score moves with the machine's load (the same page measured 76
+# and 98 on a busy and a quiet 2-core machine). Pages are measured one at a time (two at once
+# counted each other's work); a page below the goal on its first run is measured twice more and
+# judged on the median of the three, as Lighthouse's documentation advises for variable scores.
+LIGHTHOUSE_GOALS = {
+    "performance": 90,
+    "accessibility": 100,
+    "best-practices": 100,
+    "seo": 100,
+}
+
+
+def lighthouse_median(url: str, out: Path) -> dict:
+    """One page's report: its first run, or the median (by performance) of three."""
+    runs = [lighthouse(url, out)]
+    if runs[0]["performance"] < LIGHTHOUSE_GOALS["performance"]:
+        runs += [lighthouse(url, out) for _ in range(2)]
+    runs.sort(key=lambda run: run["performance"])
+    median = runs[len(runs) // 2]
+    return {**median, "performance_runs": [r["performance"] for r in runs]}
 
 
 @pytest.fixture(scope="session")
@@ -378,16 +387,12 @@ def lighthouse_reports(site, tmp_path_factory):
             "Lighthouse not installed: npm ci --prefix tests/browser"
         )
     out = tmp_path_factory.mktemp("lighthouse")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {
-            page: pool.submit(
-                lighthouse, f"{site}/{page}", out / f"{stem(page)}.json"
-            )
-            for page in PAGES
-        }
-        reports = {
-            page: future.result() for page, future in futures.items()
-        }
+    reports = {
+        page: lighthouse_median(
+            f"{site}/{page}", out / f"{stem(page)}.json"
+        )
+        for page in PAGES
+    }
     SHOTS.mkdir(
         parents=True, exist_ok=True
     )  # for a person to read, next to the screenshots
@@ -400,25 +405,6 @@ def lighthouse_reports(site, tmp_path_factory):
 def test_lighthouse_scores(lighthouse_reports, page, category):
     report = lighthouse_reports[page]
     assert report[category] >= LIGHTHOUSE_GOALS[category], report
-
-
-@pytest.mark.parametrize("page", PAGES, ids=stem)
-def test_lighthouse_performance_stays_above_the_old_sites(
-    lighthouse_reports, page
-):
-    assert lighthouse_reports[page]["performance"] >= PERFORMANCE_FLOOR, (
-        lighthouse_reports[page]
-    )
-
-
-@pytest.mark.xfail(reason=PERFORMANCE_MEASURED, strict=True)
-def test_lighthouse_performance_reaches_90_on_every_page(
-    lighthouse_reports,
-):
-    scores = {
-        stem(p): r["performance"] for p, r in lighthouse_reports.items()
-    }
-    assert min(scores.values()) >= PERFORMANCE_GOAL, scores
 
 
 @pytest.mark.parametrize("page", PAGES, ids=stem)

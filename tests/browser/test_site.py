@@ -360,8 +360,9 @@ def test_next_links_walk_the_chapters_in_order(browser, site):
 # Goals of issue 17. Lighthouse's mobile preset simulates a slow phone from the CPU time it
 # measures, so its performance score moves with the machine's load (the same page measured 76
 # and 98 on a busy and a quiet 2-core machine). Pages are measured one at a time (two at once
-# counted each other's work); a page below the goal on its first run is measured twice more and
-# judged on the median of the three, as Lighthouse's documentation advises for variable scores.
+# counted each other's work); a page below the goal on its first run is measured four more times
+# and judged on the median of the five, as Lighthouse's documentation advises for variable
+# scores. On a quiet machine every page measured 90-100 (chapter 3, the largest page, 86-98).
 LIGHTHOUSE_GOALS = {
     "performance": 90,
     "accessibility": 100,
@@ -371,10 +372,10 @@ LIGHTHOUSE_GOALS = {
 
 
 def lighthouse_median(url: str, out: Path) -> dict:
-    """One page's report: its first run, or the median (by performance) of three."""
+    """One page's report: its first run, or the median (by performance) of five."""
     runs = [lighthouse(url, out)]
     if runs[0]["performance"] < LIGHTHOUSE_GOALS["performance"]:
-        runs += [lighthouse(url, out) for _ in range(2)]
+        runs += [lighthouse(url, out) for _ in range(4)]
     runs.sort(key=lambda run: run["performance"])
     median = runs[len(runs) // 2]
     return {**median, "performance_runs": [r["performance"] for r in runs]}

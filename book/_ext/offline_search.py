@@ -10,9 +10,10 @@ only from ``file://``, and answers Sphinx's ``fetch()`` of a page from it; a sit
 HTTP never downloads it.
 
 The text is what the snippets are cut from: the page's header, its printed contents, the
-"Run it yourself" box and the MathML copy of each formula are dropped (the same cut as
-``ce-site.js`` makes on a served page), and every element without an ``id`` is reduced to its
-text.
+"Run it yourself" box and KaTeX's drawing of each formula are dropped, and every element is
+reduced to its text except those ``ce-site.js`` reads, as it does on a served page: elements
+with an ``id`` (sections, index targets), glossary terms and definitions, and each formula's
+TeX source.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from bs4 import BeautifulSoup
 
 NOT_SEARCHED = (
     ".bd-header-article, #jb-print-docs-body, .onlyprint, .bd-sidebar-secondary,"
-    " .prev-next-area, .bd-footer-article, .katex-mathml, .ce-run-box,"
+    " .prev-next-area, .bd-footer-article, .katex-html, .ce-run-box,"
     " .toggle-button, .headerlink, script, style"
 )
+# What ce-site.js reads besides the text: a formula's TeX (``.katex`` and its ``annotation``),
+# a glossary term's definition (``dt``, ``dd``).
+KEPT = {"annotation": ["encoding"], "dt": [], "dd": []}
 OUTPUT = "ce-search-pages.js"
 
 
@@ -40,7 +44,15 @@ def main_text(page_html: str) -> str:
     for element in main.select(NOT_SEARCHED):
         element.decompose()
     for element in reversed(main.find_all(True)):
-        if element.get("id"):
+        if element.name == "span" and "katex" in element.get("class", []):
+            element.attrs = {"class": "katex"}
+        elif element.name in KEPT:
+            element.attrs = {
+                name: element[name]
+                for name in ("id", *KEPT[element.name])
+                if element.get(name)
+            }
+        elif element.get("id"):
             element.attrs = {"id": element["id"]}
             element.name = (
                 "section" if element.name == "section" else "span"

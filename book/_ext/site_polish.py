@@ -54,6 +54,8 @@ RUN_COMMAND = (
     " && .venv/bin/jupyter lab book/"
 )
 SELF_CHECK_LABEL = "Self-check run on the solution above:"
+# The page the run box sends a reader to for the details (on that page, to its set-up section).
+GETTING_STARTED = "book/getting_started"
 
 
 # --- the self-check belongs to the solution -------------------------------------------------
@@ -109,6 +111,11 @@ def _run_box(app, pagename: str) -> str:
     notebook = Path(pagename).name + ".ipynb"
     depth = pagename.count("/")
     up = "../" * depth
+    details = (
+        '<a href="#set-up">Set-up</a>, below, has'
+        if pagename == GETTING_STARTED
+        else f'the <a href="{up}{GETTING_STARTED}.html">getting-started page</a> has'
+    )
     return f"""
 <aside class="ce-run-box" aria-label="Run it yourself">
 <p class="ce-run-box__title">Run it yourself</p>
@@ -120,8 +127,7 @@ It imports <code>ce_lessons</code>, the course's package: get
 its folder run</p>
 <pre class="ce-run-box__command"><code>{html.escape(RUN_COMMAND)}</code></pre>
 <p>Python 3.10 or newer; the install takes a few minutes. Where pip finds no
-<code>torch==2.13.0+cpu</code>, add PyTorch's CPU wheel index; the
-<a href="{up}book/getting_started.html">getting-started page</a> has the details.</p>
+<code>torch==2.13.0+cpu</code>, add PyTorch's CPU wheel index; {details} the details.</p>
 </aside>
 """
 

@@ -30,17 +30,41 @@ document.addEventListener("click", (event) => {
 }, true);
 
 /* 3. Search snippets: Sphinx takes the text of [role=main], which starts with the page's header
-   buttons and its printed "Contents"; drop those (and the MathML copy of each formula) first. */
+   buttons and its printed "Contents"; drop those first. A formula reads as its TeX source, not
+   as KaTeX's boxes of glyphs ("wyn​​"); a glossary term brings its definition, and an index
+   entry's empty target the text it marks; a snippet starts at a whole word. */
+const NOT_SEARCHED = ".bd-header-article, #jb-print-docs-body, .onlyprint, " +
+  ".bd-sidebar-secondary, .prev-next-area, .bd-footer-article, .ce-run-box, .toggle-button";
 const betterSnippets = () => {
   if (typeof Search === "undefined" || !Search.htmlToText || Search.ceSnippets) return;
   const pageText = Search.htmlToText;
   Search.htmlToText = (htmlString, anchor) => {
     const doc = new DOMParser().parseFromString(htmlString, "text/html");
-    doc.querySelectorAll(
-      ".bd-header-article, #jb-print-docs-body, .onlyprint, .bd-sidebar-secondary, " +
-      ".prev-next-area, .bd-footer-article, .katex-mathml, .ce-run-box, .toggle-button"
-    ).forEach((element) => element.remove());
+    doc.querySelectorAll(".katex").forEach((math) => {
+      const tex = math.querySelector('annotation[encoding="application/x-tex"]');
+      math.replaceWith(tex ? tex.textContent.trim() : "");
+    });
+    doc.querySelectorAll(NOT_SEARCHED).forEach((element) => element.remove());
+    let target = null;
+    try {
+      target = anchor && doc.querySelector(`[role="main"] ${anchor}`);
+    } catch (error) { /* an anchor that is no selector: Sphinx falls back to the page */ }
+    if (target && target.tagName === "DT" && target.nextElementSibling) {
+      target.append(" — " + target.nextElementSibling.textContent);
+    } else if (target && !target.textContent.trim()) {
+      const next = target.nextElementSibling;
+      target.textContent = (next && next.textContent.trim() ? next : target.parentElement)
+        .textContent;
+    }
     return pageText(doc.documentElement.outerHTML, anchor);
+  };
+  const summary = Search.makeSearchSummary;
+  Search.makeSearchSummary = (...args) => {
+    const snippet = summary(...args);
+    if (snippet && snippet.textContent.startsWith("...")) {
+      snippet.textContent = snippet.textContent.replace(/^\.\.\.\S*\s+/, "...");
+    }
+    return snippet;
   };
   Search.ceSnippets = true;
 };

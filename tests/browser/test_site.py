@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -276,6 +277,30 @@ def test_search_snippets_show_the_matching_sentence(browser, site):
     results = search_snippets(page.page)
     page.close()
     assert_snippets_show_the_match(results, "smoothing")
+
+
+def test_search_snippets_define_terms_and_quote_error_messages(
+    browser, site
+):
+    """A glossary hit shows its definition, an index entry (chapter 6's error messages) the
+    sentence it marks, and a formula its TeX, not KaTeX's boxes of glyphs."""
+    found = {}
+    for query in (
+        "perplexity",
+        "expected scalar type Long but found Float",
+    ):
+        page = Visit(
+            browser, f"{site}/search.html?q={urllib.parse.quote(query)}"
+        )
+        found[query] = search_snippets(page.page)
+        page.close()
+    definition = next(s for t, s in found["perplexity"] if t == "Glossary")
+    assert definition.startswith("perplexity — ") and len(definition) > 40
+    error_hits = found["expected scalar type Long but found Float"]
+    assert error_hits[0][0].startswith("6.") and error_hits[0][1].strip()
+    for title, snippet in found["perplexity"] + error_hits:
+        assert snippet.strip(), title
+        assert "\u200b" not in snippet, (title, snippet)
 
 
 def test_search_snippets_show_it_on_the_site_opened_as_files(browser):

@@ -8,7 +8,8 @@ What it does to the built site, each part checked by ``tests/browser``:
 - a **self-check** cell that follows a solution moves into it, under the label "Self-check run on
   the solution above:", so that a closed solution never shows "all N public cases pass" as if it
   were about the reader's code;
-- a **"Run it yourself"** box on every page whose source is a notebook: the download link of the
+- a **"Run it yourself"** box on every page whose source is a notebook, one line until the
+  reader opens it (so that a phone's first screen shows the question): the download link of the
   notebook, the course archive (``_downloads/cross-entropy-course.zip``: the notebooks,
   ``ce_lessons`` and the requirements) and the one command that installs and opens it;
 - a **meta description** on every page (its first paragraph), for search engines and link
@@ -118,7 +119,9 @@ def _run_box(app, pagename: str) -> str:
     )
     return f"""
 <aside class="ce-run-box" aria-label="Run it yourself">
-<p class="ce-run-box__title">Run it yourself</p>
+<details>
+<summary class="ce-run-box__title">Run it yourself: this notebook, <code>ce_lessons</code>
+and one command</summary>
 <p>This page is a Jupyter notebook:
 <a href="{up}_sources/{pagename}.ipynb" download="{notebook}">download {notebook}</a>.
 It imports <code>ce_lessons</code>, the course's package: get
@@ -128,6 +131,7 @@ its folder run</p>
 <pre class="ce-run-box__command"><code>{html.escape(RUN_COMMAND)}</code></pre>
 <p>Python 3.10 or newer; the install takes a few minutes. Where pip finds no
 <code>torch==2.13.0+cpu</code>, add PyTorch's CPU wheel index; {details} the details.</p>
+</details>
 </aside>
 """
 

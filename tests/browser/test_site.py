@@ -241,6 +241,10 @@ def test_run_it_yourself_box_gives_the_notebook_the_package_and_the_command(
     seen = Visit(browser, f"{site}/{page}", width=390)
     box = seen.page.locator("aside.ce-run-box")
     assert box.count() == 1 and box.is_visible()
+    closed_height = box.bounding_box()["height"]
+    box.locator("summary").tap()  # one line until the reader opens it
+    assert box.locator("pre").is_visible()
+    assert closed_height < 100 < box.bounding_box()["height"]
     text = box.inner_text()
     links = box.locator("a").evaluate_all("links => links.map(a => a.href)")
     seen.close()

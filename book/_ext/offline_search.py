@@ -35,8 +35,10 @@ OUTPUT = "ce-search-pages.js"
 
 
 def main_text(page_html: str) -> str:
-    """The ``[role=main]`` element of a page as minimal HTML: text, and the elements that
-    carry an ``id`` (sections, index targets) with only that ``id``."""
+    """The ``[role=main]`` element of a page as minimal HTML: its text, with the elements
+    ``ce-site.js`` reads kept: those with an ``id`` (sections, index targets; only the
+    ``id``), glossary terms and definitions, and each formula's ``.katex`` with its TeX
+    ``annotation``."""
     soup = BeautifulSoup(page_html, "html.parser")
     main = soup.select_one('[role="main"]')
     if main is None:
